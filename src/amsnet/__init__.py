@@ -1,0 +1,73 @@
+"""amsnet: self-supervised real-image denoising with the asymmetric mask scheme.
+
+The public API is imported lazily, so ``import amsnet`` (and the command line's ``--help``)
+stays fast and does not load torch until a name that needs it is used.
+
+Example:
+    >>> import torch, amsnet
+    >>> method = amsnet.AMSNet(amsnet.create_net("unet", preset="small"))
+    >>> method.denoise(torch.rand(1, 3, 64, 48)).shape
+    torch.Size([1, 3, 64, 48])
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "AMSNet": "amsnet.methods",
+    "APBSN": "amsnet.methods",
+    "LossOutput": "amsnet.methods",
+    "create_net": "amsnet.nets",
+    "list_nets": "amsnet.nets",
+    "list_presets": "amsnet.nets",
+    "build_method": "amsnet.build",
+    "save_pretrained": "amsnet.checkpoint",
+    "load_pretrained": "amsnet.checkpoint",
+    "convert_official": "amsnet.compat.official",
+    "AmsnetError": "amsnet.errors",
+    "ConfigError": "amsnet.errors",
+    "CheckpointError": "amsnet.errors",
+    "ShapeError": "amsnet.errors",
+}
+
+__all__ = [
+    "APBSN",
+    "AMSNet",
+    "AmsnetError",
+    "CheckpointError",
+    "ConfigError",
+    "LossOutput",
+    "ShapeError",
+    "__version__",
+    "build_method",
+    "convert_official",
+    "create_net",
+    "list_nets",
+    "list_presets",
+    "load_pretrained",
+    "save_pretrained",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amsnet.build import build_method
+    from amsnet.checkpoint import load_pretrained, save_pretrained
+    from amsnet.compat.official import convert_official
+    from amsnet.errors import AmsnetError, CheckpointError, ConfigError, ShapeError
+    from amsnet.methods import APBSN, AMSNet, LossOutput
+    from amsnet.nets import create_net, list_nets, list_presets
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'amsnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

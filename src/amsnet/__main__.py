@@ -1,0 +1,7 @@
+"""``python -m amsnet``."""
+
+import sys
+
+from amsnet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,167 @@
+"""Weights files: ``.safetensors`` with the model configuration in the header.
+
+A weights file is enough to rebuild the model: its metadata (strings only, as safetensors
+requires) holds
+
+* ``amsnet.format``: ``"1"``;
+* ``amsnet.version``: the package version that wrote it;
+* ``amsnet.config``: JSON ``{"method": {...}, "net": {...}}`` (see :mod:`amsnet.config`);
+* ``amsnet.metrics`` (optional): JSON of whatever the writer measured;
+* ``amsnet.source`` (optional): where the weights came from (e.g. a converted checkpoint).
+
+No pickle is involved, so loading a file cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from amsnet import __version__
+from amsnet.atomic import atomic_path
+from amsnet.build import Method, build_method, model_config
+from amsnet.errors import AmsnetError, CheckpointError
+
+FORMAT = "1"
+
+
+def save_pretrained(
+    method: torch.nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    metrics: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> Path:
+    """Write ``method``'s weights and configuration to ``path`` atomically.
+
+    Args:
+        method: an :class:`~amsnet.AMSNet` or :class:`~amsnet.APBSN` whose backbone was built
+            with :func:`~amsnet.create_net`.
+        path: destination, normally ending in ``.safetensors``.
+        metrics: optional figures to store (validation PSNR, steps, ...), JSON-serialisable.
+        source: optional provenance note.
+
+    Returns:
+        The path written.
+    """
+    metadata = {
+        "amsnet.format": FORMAT,
+        "amsnet.version": __version__,
+        "amsnet.config": json.dumps(model_config(method), sort_keys=True),
+    }
+    if metrics is not None:
+        metadata["amsnet.metrics"] = json.dumps(metrics, sort_keys=True)
+    if source is not None:
+        metadata["amsnet.source"] = source
+    tensors = {
+        key: value.detach().to("cpu", memory_format=torch.contiguous_format).contiguous()
+        for key, value in method.state_dict().items()
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return Path(path)
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The decoded metadata of a weights file: ``format``, ``version``, ``config``, ...
+
+    Raises:
+        CheckpointError: missing file, not a safetensors file, or no amsnet configuration.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"weights file {file} does not exist; check the path")
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{file} is not a readable .safetensors file ({error}). If it is an official "
+            f"AMSNet (.ckpt) or AP-BSN (.pth) checkpoint, convert it first: "
+            f"amsnet convert {file} -o {file.with_suffix('.safetensors').name}"
+        ) from None
+    if "amsnet.config" not in metadata:
+        raise CheckpointError(
+            f"{file} has no amsnet configuration in its header, so the network cannot be "
+            "rebuilt. Files written by amsnet (training, convert) carry it; for other "
+            "weights, build the model in Python and load the tensors yourself"
+        )
+    if metadata.get("amsnet.format") != FORMAT:
+        raise CheckpointError(
+            f"{file} uses weights format {metadata.get('amsnet.format')!r}; this amsnet "
+            f"({__version__}) reads format {FORMAT!r}: upgrade amsnet"
+        )
+    header: dict[str, Any] = {
+        "format": metadata["amsnet.format"],
+        "version": metadata.get("amsnet.version"),
+        "source": metadata.get("amsnet.source"),
+    }
+    for key in ("config", "metrics"):
+        if f"amsnet.{key}" in metadata:
+            try:
+                header[key] = json.loads(metadata[f"amsnet.{key}"])
+            except json.JSONDecodeError:
+                raise CheckpointError(
+                    f"{file}: the header field amsnet.{key} is not JSON"
+                ) from None
+    return header
+
+
+def load_pretrained(path: str | os.PathLike[str], *, device: torch.device | str = "cpu") -> Method:
+    """Rebuild the model stored in a weights file and load its weights (strictly).
+
+    Args:
+        path: a ``.safetensors`` file written by :func:`save_pretrained` or ``amsnet convert``.
+        device: where to put the model.
+
+    Returns:
+        The method, in eval mode, on ``device``.
+
+    Raises:
+        CheckpointError: unreadable file, missing configuration, or weights that do not fit
+            the configured network (the message names the mismatching keys).
+    """
+    file = Path(path)
+    header = read_header(file)
+    try:
+        method = build_method(header["config"])
+    except AmsnetError as error:
+        raise CheckpointError(f"{file}: the stored configuration is invalid: {error}") from None
+    tensors: dict[str, torch.Tensor] = {}
+    with safe_open(str(file), framework="pt", device="cpu") as handle:
+        for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+            tensors[key] = handle.get_tensor(key)
+    load_weights(method, tensors, str(file))
+    return method.to(device).eval()
+
+
+def load_weights(method: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Load ``tensors`` into ``method`` strictly, with a readable error on any mismatch."""
+    expected = method.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(
+                f"{len(wrong)} with another shape (e.g. {k}: file {tuple(tensors[k].shape)}, "
+                f"network {tuple(expected[k].shape)})"
+            )
+        raise CheckpointError(
+            f"{where}: the weights do not fit the configured network: {'; '.join(parts)}. "
+            "The file's configuration and tensors disagree: it was edited or written by an "
+            "incompatible tool"
+        )
+    method.load_state_dict(tensors, strict=True)

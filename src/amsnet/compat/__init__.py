@@ -1,0 +1,1 @@
+"""Compatibility with the official AMSNet and AP-BSN checkpoints (key mapping only)."""

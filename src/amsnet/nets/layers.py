@@ -1,0 +1,49 @@
+"""Blocks shared by more than one backbone (and nothing used by only one)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ChannelLayerNorm(nn.Module):
+    """Layer normalisation over the channel dimension of a ``(B, C, H, W)`` tensor, per pixel.
+
+    With ``bias=True`` this is the usual layer norm (NAFNet's ``LayerNorm2d``, Restormer's
+    "WithBias" variant). With ``bias=False`` it is Restormer's "BiasFree" variant: the input
+    is divided by its channel standard deviation *without* subtracting the mean, and there is
+    no bias.
+
+    Args:
+        channels: number of channels C.
+        bias: learn a bias and centre the input (see above).
+        eps: added to the variance.
+
+    Shape:
+        input and output ``(B, C, H, W)``.
+    """
+
+    def __init__(self, channels: int, *, bias: bool = True, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bias is not None and x.is_contiguous(memory_format=torch.channels_last):
+            # In channels-last memory the channels are the innermost dimension, so the fused
+            # layer_norm kernel runs on a permuted view without a copy (one kernel instead of
+            # about six, forward and backward).
+            out = F.layer_norm(
+                x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps
+            )
+            return out.permute(0, 3, 1, 2)
+        # Two plain means instead of torch.var_mean: the fused op reduces over the channel
+        # dimension 2-9x slower on CPU (measured on 1x96x64x64, both memory formats).
+        centred = x - x.mean(dim=1, keepdim=True)
+        scale = torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
+        weight = self.weight.view(1, -1, 1, 1)
+        if self.bias is None:
+            return x * scale * weight
+        return centred * scale * weight + self.bias.view(1, -1, 1, 1)

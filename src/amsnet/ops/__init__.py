@@ -1,0 +1,1 @@
+"""Pure tensor operations: PD, mask partitions, padding, refinement."""

@@ -1,0 +1,94 @@
+"""Random mask partitions: which of the ``k`` branches hides each pixel.
+
+AMSNet (supplement section 1.2 and Eq. 5) splits the pixels of every PD sub-image into ``k``
+disjoint sets. A partition is stored as an *assignment*: an integer tensor ``(N, 1, H, W)``
+whose value at a pixel is the index of the set it belongs to. The singleton channel dimension
+is deliberate: a pixel is hidden or visible in all colour channels together, because real
+noise is correlated across channels and a visible green value would leak the hidden red one.
+
+Two ways to draw it:
+
+* ``"uniform"``: every pixel independently uniform in ``0..k-1`` (the official code's
+  ``MultiScaleMask``). Set sizes fluctuate around ``n / k``.
+* ``"balanced"``: each sub-image's ``n`` pixels go ``floor(n / k)`` or ``ceil(n / k)`` to every
+  set, uniformly at random among such splits, and which sets get the extra pixels is random
+  too ("as evenly and randomly as possible", supplement section 1.2).
+
+All randomness comes from an explicit :class:`torch.Generator`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from amsnet.errors import ShapeError
+
+PartitionMode = Literal["uniform", "balanced"]
+PARTITION_MODES: tuple[str, ...] = ("uniform", "balanced")
+
+
+def random_partition(
+    num_images: int,
+    height: int,
+    width: int,
+    num_parts: int,
+    *,
+    generator: torch.Generator,
+    mode: PartitionMode = "uniform",
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Draw a random partition of every image's pixels into ``num_parts`` disjoint sets.
+
+    Args:
+        num_images: number of (sub-)images ``N``; each gets its own partition.
+        height: image height ``H``.
+        width: image width ``W``.
+        num_parts: number of sets ``k`` >= 2 (AMSNet's number of masks / branches).
+        generator: source of randomness; the draw happens on its device.
+        mode: ``"uniform"`` or ``"balanced"`` (see the module docstring).
+        device: where the result lives (default: the generator's device).
+
+    Returns:
+        Assignment ``(N, 1, H, W)`` of dtype ``int64`` with values in ``[0, k)``.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> a = random_partition(2, 3, 3, 2, generator=g, mode="balanced")
+        >>> a.shape, sorted(torch.bincount(a[0].flatten()).tolist())
+        (torch.Size([2, 1, 3, 3]), [4, 5])
+    """
+    if num_parts < 2:
+        raise ShapeError(f"a partition needs num_parts >= 2, got {num_parts}")
+    if min(num_images, height, width) < 0:
+        raise ShapeError(f"invalid partition shape {(num_images, height, width)}")
+    source = generator.device
+    if mode == "uniform":
+        assignment = torch.randint(
+            0, num_parts, (num_images, 1, height, width), generator=generator, device=source
+        )
+    elif mode == "balanced":
+        n = height * width
+        # A uniformly random permutation of 0..n-1 taken modulo k gives every set floor or
+        # ceil of n/k pixels; the random offset decides which sets receive the extra ones.
+        order = torch.rand(num_images, n, generator=generator, device=source).argsort(dim=1)
+        offset = torch.randint(0, num_parts, (num_images, 1), generator=generator, device=source)
+        assignment = ((order + offset) % num_parts).view(num_images, 1, height, width)
+    else:
+        raise ShapeError(f"unknown partition mode {mode!r}; choose one of {PARTITION_MODES}")
+    return assignment.to(device) if device is not None else assignment
+
+
+def hidden_masks(assignment: torch.Tensor, num_parts: int) -> torch.Tensor:
+    """One boolean mask per set: ``masks[i] = (assignment == i)``.
+
+    Args:
+        assignment: ``(N, 1, H, W)`` integers in ``[0, k)``.
+        num_parts: ``k``.
+
+    Returns:
+        ``(k, N, 1, H, W)`` booleans; for every pixel exactly one of the ``k`` masks is True.
+    """
+    parts = torch.arange(num_parts, device=assignment.device).view(-1, 1, 1, 1, 1)
+    return assignment.unsqueeze(0) == parts

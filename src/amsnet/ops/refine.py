@@ -1,0 +1,80 @@
+"""Random replacing refinement (R3; AP-BSN, CVPR 2022, section 3.4; the "-E" variants of AMSNet).
+
+A first denoised estimate is refined by averaging ``passes`` re-denoisings of it, in each of
+which a random ``ratio`` of the pixels is put back to its *noisy* value. Re-injecting real noise
+at random places and averaging removes the structured artefacts (the PD checkerboard) that a
+single pass leaves, at the cost of ``passes`` more network evaluations (supplement 1.4, 1.9).
+
+The two published forms differ only in the replacement mask and in the network used:
+
+* AP-BSN: the mask is drawn per element (each colour channel independently); the blind-spot
+  network runs at full resolution on the reflect-padded image.
+* AMSNet: one mask per pixel, shared over the channels; the whole masked network (new random
+  partitions, all branches) runs at full resolution without PD.
+
+Both are this function with a different ``denoise_fn`` and ``per_channel`` flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from amsnet.errors import ShapeError
+from amsnet.ops.checks import check_bchw
+
+
+def random_replace_refine(
+    noisy: torch.Tensor,
+    denoised: torch.Tensor,
+    denoise_fn: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    generator: torch.Generator,
+    passes: int = 8,
+    ratio: float = 0.16,
+    per_channel: bool = False,
+    passes_per_call: int | None = None,
+) -> torch.Tensor:
+    """Average of ``passes`` re-denoisings of ``denoised`` with random noisy pixels put back.
+
+    All passes go through ``denoise_fn`` as one batch (``passes * B`` images) unless
+    ``passes_per_call`` limits the batch to save memory. Masks are drawn in pass order, so with
+    a CPU generator the result does not depend on ``passes_per_call``.
+
+    Args:
+        noisy: noisy images ``(B, C, H, W)`` in ``[0, 1]``.
+        denoised: first estimate, same shape.
+        denoise_fn: maps a batch ``(N, C, H, W)`` to its denoised version of the same shape.
+        generator: source of the replacement masks (drawn on its device).
+        passes: number of re-denoisings ``T`` (8 in AP-BSN and AMSNet).
+        ratio: probability that a pixel takes its noisy value (0.16 in both).
+        per_channel: draw the mask per element (AP-BSN) instead of per pixel (AMSNet).
+        passes_per_call: at most this many passes per ``denoise_fn`` call (default: all).
+
+    Returns:
+        Refined images ``(B, C, H, W)``.
+    """
+    check_bchw(noisy, "noisy")
+    if denoised.shape != noisy.shape:
+        raise ShapeError(
+            f"denoised {tuple(denoised.shape)} and noisy {tuple(noisy.shape)} differ in shape"
+        )
+    if passes < 1:
+        raise ShapeError(f"passes must be >= 1, got {passes}")
+    if not 0.0 <= ratio <= 1.0:
+        raise ShapeError(f"ratio must be in [0, 1], got {ratio}")
+    b, c, h, w = noisy.shape
+    chunk = passes if passes_per_call is None else max(1, min(passes, passes_per_call))
+    total = torch.zeros_like(denoised)
+    done = 0
+    while done < passes:
+        n = min(chunk, passes - done)
+        mask_shape = (n, b, c if per_channel else 1, h, w)
+        replace = torch.rand(mask_shape, generator=generator, device=generator.device) < ratio
+        replace = replace.to(noisy.device)
+        batch = torch.where(replace, noisy.unsqueeze(0), denoised.unsqueeze(0))
+        out = denoise_fn(batch.reshape(n * b, c, h, w))
+        total += out.reshape(n, b, c, h, w).sum(dim=0)
+        done += n
+    return total / passes

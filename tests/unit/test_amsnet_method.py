@@ -1,0 +1,199 @@
+"""AMSNet: blindness of the training path, stitching, batching, determinism, L_t."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from amsnet.errors import ConfigError, ShapeError
+from amsnet.methods import AMSNet
+
+
+class Recorder(nn.Module):
+    """A tiny ordinary CNN that remembers its inputs and outputs and counts its calls."""
+
+    size_multiple = 1
+    blind_spot = False
+
+    def __init__(self, channels: int = 3) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, channels, 3, padding=1)
+        )
+        self.calls: list[tuple[int, ...]] = []
+        self.last_input: torch.Tensor | None = None
+        self.last_output: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append(tuple(x.shape))
+        self.last_input = x
+        self.last_output = self.body(x)
+        return self.last_output
+
+
+class Identity(nn.Module):
+    size_multiple = 1
+    blind_spot = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Constant(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(x, 0.75)
+
+
+def test_training_path_is_blind_to_the_hidden_pixel_itself(generator):
+    """d(backbone output at a hidden pixel) / d(noisy value of that pixel) == 0, exactly."""
+    backbone = Recorder()
+    method = AMSNet(backbone, pd_factor_train=2, num_masks=2)
+    noisy = torch.rand(1, 3, 12, 12, requires_grad=True)
+    method.training_loss(noisy, generator=generator)
+    inputs, outputs = backbone.last_input, backbone.last_output
+    hidden = inputs.abs().sum(dim=1) == 0  # masked pixels are 0 in every channel
+    f = 2
+    checked = 0
+    for n, y, x in hidden.nonzero()[:12].tolist():
+        (grad,) = torch.autograd.grad(outputs[n, :, y, x].sum(), noisy, retain_graph=True)
+        i, j = divmod(n % (f * f), f)
+        own = grad[0, :, y * f + i, x * f + j]
+        assert torch.equal(own, torch.zeros(3)), "the hidden pixel leaks into its prediction"
+        assert grad.abs().sum() > 0, "the prediction must depend on visible neighbours"
+        checked += 1
+    assert checked == 12
+
+
+def test_the_mask_is_shared_over_channels(generator):
+    backbone = Recorder()
+    AMSNet(backbone).training_loss(torch.rand(2, 3, 20, 20) + 0.1, generator=generator)
+    zero = backbone.last_input == 0
+    assert torch.equal(zero.all(dim=1), zero.any(dim=1))
+    assert 0.3 < zero.float().mean() < 0.7
+
+
+@pytest.mark.parametrize(
+    ("masking", "k"), [("complementary", 2), ("complementary", 4), ("excessive", 4)]
+)
+def test_every_pixel_comes_from_a_branch_that_hid_it(masking, k):
+    # Hidden pixels are 0 in the backbone's input; with the identity as backbone the
+    # stitched output is 0 everywhere exactly when each pixel was taken from hiding branches.
+    method = AMSNet(Identity(), num_masks=k, masking=masking)
+    noisy = torch.rand(2, 3, 18, 22) + 0.5
+    assert torch.equal(method.denoise(noisy), torch.zeros_like(noisy))
+    assert torch.equal(method.denoise(noisy, refine=True), torch.zeros_like(noisy))
+
+
+def test_excessive_masking_hides_k_minus_1_of_k(generator):
+    backbone = Recorder()
+    method = AMSNet(backbone, num_masks=4, masking="excessive", pd_factor_train=2)
+    method.training_loss(torch.rand(4, 3, 40, 40) + 0.1, generator=generator)
+    hidden_share = (backbone.last_input == 0).float().mean()
+    assert 0.72 < hidden_share < 0.78
+
+
+def test_constant_backbone_gives_a_constant_image():
+    noisy = torch.rand(1, 3, 10, 14)
+    for masking, k in (("complementary", 2), ("excessive", 3)):
+        out = AMSNet(Constant(), num_masks=k, masking=masking).denoise(noisy)
+        assert torch.allclose(out, torch.full_like(noisy, 0.75))
+
+
+def test_all_k_branches_run_in_one_backbone_call():
+    backbone = Recorder()
+    method = AMSNet(backbone, num_masks=3, pd_factor_eval=2)
+    method.denoise(torch.rand(2, 3, 16, 16))
+    assert backbone.calls == [(3 * 2 * 4, 3, 8, 8)]
+    backbone.calls.clear()
+    method.denoise(torch.rand(1, 3, 16, 16), refine=True)
+    # one call for the base estimate, one for all 8 R3 passes x 3 branches at full size
+    assert backbone.calls == [(3 * 4, 3, 8, 8), (8 * 3, 3, 16, 16)]
+
+
+@pytest.mark.parametrize(
+    ("branches", "calls"), [("first", [(2 * 25, 3, 8, 8)]), ("all", [(2 * 2 * 25, 3, 8, 8)])]
+)
+def test_loss_branches(branches, calls, generator):
+    backbone = Recorder()
+    AMSNet(backbone, loss_branches=branches).training_loss(
+        torch.rand(2, 3, 40, 40), generator=generator
+    )
+    assert backbone.calls == calls
+
+
+def test_loss_is_taken_on_hidden_pixels_only(generator):
+    # The identity backbone reproduces visible pixels exactly and outputs 0 at hidden ones, so
+    # a loss over all pixels would be smaller than the masked loss, which equals mean |x|
+    # over hidden pixels (about the image mean for a random mask).
+    noisy = torch.full((2, 3, 20, 20), 0.6)
+    loss = AMSNet(Identity()).training_loss(noisy, generator=generator).loss
+    assert torch.isclose(loss, torch.tensor(0.6))
+
+
+def test_padding_pixels_never_enter_the_loss(generator):
+    method = AMSNet(Identity(), pd_factor_train=5)
+    noisy = torch.rand(1, 3, 21, 23)
+    inside = method._inside(noisy, 5, (0, 2, 0, 4))
+    assert inside.shape == (25, 1, 5, 5)
+    assert int(inside.sum()) == 21 * 23
+    assert torch.isfinite(method.training_loss(noisy, generator=generator).loss)
+
+
+@pytest.mark.parametrize("size", [(1, 3, 37, 41), (2, 3, 8, 8), (1, 1, 5, 3), (1, 3, 1, 1)])
+@pytest.mark.parametrize("refine", [False, True])
+def test_denoise_keeps_shape_and_is_deterministic(size, refine):
+    method = AMSNet(Recorder(size[1]))
+    noisy = torch.rand(size)
+    a = method.denoise(noisy, refine=refine)
+    b = method.denoise(noisy, generator=torch.Generator().manual_seed(0), refine=refine)
+    assert a.shape == noisy.shape and torch.equal(a, b)
+    c = method.denoise(noisy, generator=torch.Generator().manual_seed(1), refine=refine)
+    assert not torch.equal(a, c) or noisy.numel() <= 3
+
+
+def test_denoise_needs_no_grad_and_restores_training_mode():
+    method = AMSNet(nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3)))
+    method.train()
+    stats = method.backbone[1].running_mean.clone()
+    out = method.denoise(torch.rand(1, 3, 16, 16))
+    assert not out.requires_grad
+    assert method.training and method.backbone.training
+    assert torch.equal(stats, method.backbone[1].running_mean)
+
+
+def test_finetune_loss_terms_and_gradients(generator):
+    backbone = Recorder()
+    method = AMSNet(backbone, colour_weight=0.5, smoothness_weight=0.01)
+    out = method.finetune_loss(torch.rand(1, 3, 20, 20), generator=generator)
+    assert set(out.terms) == {"fidelity_l1", "smoothness", "colour"}
+    expected = out.terms["fidelity_l1"] + 0.01 * out.terms["smoothness"] + 0.5 * out.terms["colour"]
+    assert torch.isclose(out.loss, expected)
+    out.loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in backbone.parameters())
+    # the fine-tuning output uses all branches at the training PD stride by default
+    assert backbone.calls[-1] == (2 * 25, 3, 4, 4)
+
+
+def test_finetune_pd_factor_is_configurable(generator):
+    backbone = Recorder()
+    AMSNet(backbone, pd_factor_finetune=2).finetune_loss(
+        torch.rand(1, 3, 20, 20), generator=generator
+    )
+    assert backbone.calls[-1] == (2 * 4, 3, 10, 10)
+
+
+def test_settings_are_validated():
+    with pytest.raises(ConfigError, match="num_masks"):
+        AMSNet(Identity(), num_masks=1)
+    with pytest.raises(ConfigError, match="excessive"):
+        AMSNet(Identity(), masking="excessive", num_masks=2)
+    with pytest.raises(ConfigError, match="partition"):
+        AMSNet(Identity(), partition="random")
+    with pytest.raises(TypeError):
+        AMSNet(Identity(), num_mask=3)
+
+
+def test_bad_input_raises_shape_error():
+    with pytest.raises(ShapeError, match="unsqueeze"):
+        AMSNet(Identity()).denoise(torch.rand(3, 8, 8))

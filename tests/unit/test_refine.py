@@ -1,0 +1,86 @@
+"""R3: shapes, determinism, the two mask forms, batching of the passes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from amsnet.errors import ShapeError
+from amsnet.ops.refine import random_replace_refine
+
+
+def identity(batch: torch.Tensor) -> torch.Tensor:
+    return batch
+
+
+def test_shape_and_determinism(generator):
+    noisy, denoised = torch.rand(2, 3, 9, 11), torch.rand(2, 3, 9, 11)
+
+    def run(seed):
+        g = torch.Generator().manual_seed(seed)
+        return random_replace_refine(noisy, denoised, identity, generator=g)
+
+    assert run(0).shape == noisy.shape
+    assert torch.equal(run(0), run(0))
+    assert not torch.equal(run(0), run(1))
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_mask_is_shared_over_channels_only_in_amsnet_form(per_channel):
+    noisy, denoised = torch.ones(1, 3, 40, 40), torch.zeros(1, 3, 40, 40)
+    g = torch.Generator().manual_seed(0)
+    # With the identity as "network" and one pass, the output is the replacement mask itself.
+    mask = random_replace_refine(
+        noisy, denoised, identity, generator=g, passes=1, ratio=0.3, per_channel=per_channel
+    )
+    same_over_channels = bool((mask == mask[:, :1]).all())
+    assert same_over_channels is not per_channel
+    assert abs(mask.mean().item() - 0.3) < 0.05
+
+
+def test_all_passes_run_in_one_batched_call():
+    calls = []
+
+    def network(batch):
+        calls.append(batch.shape[0])
+        return batch
+
+    noisy = torch.rand(2, 3, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    random_replace_refine(noisy, noisy, network, generator=g, passes=8)
+    assert calls == [16]
+    calls.clear()
+    random_replace_refine(noisy, noisy, network, generator=g, passes=8, passes_per_call=3)
+    assert calls == [6, 6, 4]
+
+
+def test_passes_per_call_does_not_change_the_result_on_cpu():
+    noisy, denoised = torch.rand(1, 3, 12, 12), torch.rand(1, 3, 12, 12)
+
+    def run(chunk):
+        g = torch.Generator().manual_seed(3)
+        return random_replace_refine(
+            noisy, denoised, torch.sin, generator=g, passes=8, passes_per_call=chunk
+        )
+
+    assert torch.allclose(run(None), run(3), atol=1e-6)
+
+
+def test_averages_the_passes():
+    noisy, denoised = torch.ones(1, 1, 64, 64), torch.zeros(1, 1, 64, 64)
+    g = torch.Generator().manual_seed(0)
+    out = random_replace_refine(noisy, denoised, identity, generator=g, passes=8, ratio=0.16)
+    values = torch.unique(out * 8)
+    assert torch.allclose(values, values.round())  # k/8 for some k: a mean of 8 binary masks
+    assert abs(out.mean().item() - 0.16) < 0.02
+
+
+def test_bad_arguments_raise():
+    g = torch.Generator()
+    x = torch.rand(1, 3, 4, 4)
+    with pytest.raises(ShapeError, match="shape"):
+        random_replace_refine(x, torch.rand(1, 3, 4, 5), identity, generator=g)
+    with pytest.raises(ShapeError, match="passes"):
+        random_replace_refine(x, x, identity, generator=g, passes=0)
+    with pytest.raises(ShapeError, match="ratio"):
+        random_replace_refine(x, x, identity, generator=g, ratio=1.5)
