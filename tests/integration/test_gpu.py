@@ -1,0 +1,46 @@
+"""CUDA checks (marker ``gpu``; run with ``pytest -m gpu`` on a machine with a GPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from amsnet.checkpoint import load_pretrained, save_pretrained
+from amsnet.methods import APBSN, AMSNet
+from amsnet.nets import create_net, list_nets
+from amsnet.runtime import prepare_for_inference, resolve_device
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+]
+
+
+@pytest.mark.parametrize("name", list_nets())
+def test_cuda_matches_cpu_with_the_same_masks(name):
+    torch.manual_seed(0)
+    cls = APBSN if name == "dbsnl" else AMSNet
+    method = cls(create_net(name, preset="small")).eval()
+    noisy = torch.rand(1, 3, 61, 47)
+    expected = method.denoise(noisy, generator=torch.Generator().manual_seed(3), refine=True)
+    gpu = prepare_for_inference(method, "cuda")
+    # A CPU generator draws the same masks; they are moved to the GPU.
+    got = gpu.denoise(noisy.cuda(), generator=torch.Generator().manual_seed(3), refine=True)
+    assert torch.allclose(got.cpu(), expected, atol=2e-4), (got.cpu() - expected).abs().max()
+
+
+def test_cuda_generator_is_deterministic_and_training_runs():
+    method = AMSNet(create_net("unet", preset="small")).cuda()
+    noisy = torch.rand(2, 3, 40, 40, device="cuda")
+    a = method.denoise(noisy, generator=torch.Generator("cuda").manual_seed(1), refine=True)
+    b = method.denoise(noisy, generator=torch.Generator("cuda").manual_seed(1), refine=True)
+    assert torch.equal(a, b)
+    loss = method.training_loss(noisy, generator=torch.Generator("cuda").manual_seed(0)).loss
+    loss.backward()
+    assert all(p.grad is not None for p in method.parameters())
+
+
+def test_weights_load_onto_the_gpu(tmp_path):
+    path = save_pretrained(AMSNet(create_net("dncnn", preset="small")), tmp_path / "m.safetensors")
+    method = load_pretrained(path, device=resolve_device("auto"))
+    assert next(method.parameters()).is_cuda
