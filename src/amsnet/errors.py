@@ -21,3 +21,7 @@ class ConfigError(AmsnetError, ValueError):
 
 class CheckpointError(AmsnetError, ValueError):
     """A weights file is missing, corrupt, of the wrong kind or does not fit the network."""
+
+
+class DataError(AmsnetError, ValueError):
+    """A data file or folder is missing, unreadable, corrupt or not in the expected layout."""
