@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from amsnet.methods import APBSN, AMSNet
+from amsnet.methods import AMSNet, APBSN
 from amsnet.nets import create_net, list_nets
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from amsnet.checkpoint import load_pretrained, save_pretrained
     from amsnet.compat.official import convert_official
     from amsnet.errors import AmsnetError, CheckpointError, ConfigError, ShapeError
-    from amsnet.methods import APBSN, AMSNet, LossOutput
+    from amsnet.methods import AMSNet, APBSN, LossOutput
     from amsnet.nets import create_net, list_nets, list_presets
 
 

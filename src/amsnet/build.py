@@ -9,7 +9,7 @@ from torch import nn
 
 from amsnet.config import ModelConfig, NetConfig, validate
 from amsnet.errors import ConfigError
-from amsnet.methods import APBSN, AMSNet
+from amsnet.methods import AMSNet, APBSN
 from amsnet.nets import create_net
 
 METHODS: dict[str, type[nn.Module]] = {"amsnet": AMSNet, "apbsn": APBSN}

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import safe_open, SafetensorError
 from safetensors.torch import save_file
 
 from amsnet import __version__
 from amsnet.atomic import atomic_path
-from amsnet.build import Method, build_method, model_config
+from amsnet.build import build_method, Method, model_config
 from amsnet.errors import AmsnetError, CheckpointError
 
 FORMAT = "1"

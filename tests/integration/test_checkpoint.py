@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 import amsnet
 from amsnet.checkpoint import load_pretrained, read_header, save_pretrained
 from amsnet.errors import CheckpointError, ConfigError
-from amsnet.methods import APBSN, AMSNet
+from amsnet.methods import AMSNet, APBSN
 from amsnet.nets import create_net
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from amsnet.checkpoint import load_pretrained, save_pretrained
-from amsnet.methods import APBSN, AMSNet
+from amsnet.methods import AMSNet, APBSN
 from amsnet.nets import create_net, list_nets
 from amsnet.runtime import prepare_for_inference, resolve_device
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amsnet.methods import APBSN, AMSNet
+from amsnet.methods import AMSNet, APBSN
 
 skimage_data = pytest.importorskip("skimage.data")
 

@@ -16,7 +16,7 @@ from amsnet.checkpoint import load_pretrained, save_pretrained
 from amsnet.cli import main
 from amsnet.compat.official import convert_official, detect_backbone, read_official, rename_official
 from amsnet.errors import CheckpointError
-from amsnet.methods import APBSN, AMSNet
+from amsnet.methods import AMSNet, APBSN
 
 KEYS = Path(__file__).resolve().parents[1] / "data" / "official_keys"
 NETS = sorted(p.stem for p in KEYS.glob("*.json"))

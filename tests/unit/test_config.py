@@ -10,7 +10,7 @@ import pytest
 
 from amsnet.config import AMSNetConfig, APBSNConfig, ModelConfig, validate
 from amsnet.errors import ConfigError
-from amsnet.methods import APBSN, AMSNet
+from amsnet.methods import AMSNet, APBSN
 
 
 @pytest.mark.parametrize(("cls", "config"), [(AMSNet, AMSNetConfig), (APBSN, APBSNConfig)])

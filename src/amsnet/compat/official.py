@@ -34,7 +34,7 @@ import torch
 from amsnet.build import Method
 from amsnet.checkpoint import load_weights
 from amsnet.errors import CheckpointError
-from amsnet.methods import APBSN, AMSNet
+from amsnet.methods import AMSNet, APBSN
 from amsnet.nets import create_net, list_nets
 
 log = logging.getLogger(__name__)

@@ -25,10 +25,10 @@ from torch import nn
 
 from amsnet.config import AMSNetConfig, validate
 from amsnet.losses import colour_consistency, l1, masked_l1, total_variation
-from amsnet.methods.base import LossOutput, default_generator, eval_mode
+from amsnet.methods.base import default_generator, eval_mode, LossOutput
 from amsnet.ops.checks import check_bchw
 from amsnet.ops.masks import hidden_masks, random_partition
-from amsnet.ops.padding import Padding, crop, pad, pad_to_multiple
+from amsnet.ops.padding import crop, pad, pad_to_multiple, Padding
 from amsnet.ops.pixel_shuffle import pd_down, pd_up
 from amsnet.ops.refine import random_replace_refine
 

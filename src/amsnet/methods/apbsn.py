@@ -19,7 +19,7 @@ from torch import nn
 
 from amsnet.config import APBSNConfig, validate
 from amsnet.losses import l1
-from amsnet.methods.base import LossOutput, default_generator, eval_mode
+from amsnet.methods.base import default_generator, eval_mode, LossOutput
 from amsnet.ops.checks import check_bchw
 from amsnet.ops.padding import crop, pad, pad_to_multiple
 from amsnet.ops.pixel_shuffle import pd_mosaic_down, pd_mosaic_up

@@ -1,0 +1,1 @@
+"""Training: a minimal fitting loop (``fit``) used by the demo and the zero-shot mode."""

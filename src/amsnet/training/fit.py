@@ -1,0 +1,137 @@
+"""A small, dependable optimisation loop for a self-supervised method.
+
+``fit`` runs a method's own objective (``training_loss`` or ``finetune_loss``) on batches from
+a sampler for a number of steps or a wall-clock budget, with AdamW and a cosine-decaying
+learning rate. It is what the demo and the zero-shot mode use; long runs with validation,
+checkpoints and resuming are the trainer's job.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from amsnet.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+BatchSampler = Callable[[torch.Generator], torch.Tensor]
+Objective = Literal["train", "finetune"]
+
+
+@dataclass
+class FitResult:
+    """What a fit did.
+
+    Attributes:
+        steps: optimisation steps taken.
+        seconds: wall-clock time spent.
+        losses: (step, loss) every ``log_every`` steps.
+        skipped: steps skipped because the loss was not finite.
+    """
+
+    steps: int = 0
+    seconds: float = 0.0
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    skipped: int = 0
+
+
+def cosine_factor(progress: float, floor: float = 0.01) -> float:
+    """Learning-rate multiplier: cosine from 1 at ``progress`` 0 down to ``floor`` at 1."""
+    progress = min(max(progress, 0.0), 1.0)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def fit(
+    method: torch.nn.Module,
+    sample: BatchSampler,
+    *,
+    generator: torch.Generator,
+    steps: int | None = None,
+    seconds: float | None = None,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    objective: Objective = "train",
+    grad_clip: float | None = 1.0,
+    max_bad_steps: int = 20,
+    log_every: int = 25,
+    progress: Callable[[int, float], None] | None = None,
+) -> FitResult:
+    """Optimise ``method`` on batches drawn by ``sample`` for ``steps`` or ``seconds``.
+
+    Args:
+        method: an :class:`~amsnet.AMSNet` or :class:`~amsnet.APBSN` (trained in place).
+        sample: ``sample(generator) -> (B, C, H, W)`` noisy crops in ``[0, 1]`` on the
+            method's device.
+        generator: source of the masks (and of ``sample``'s randomness).
+        steps: number of optimisation steps.
+        seconds: wall-clock budget; the learning rate decays over the budget.
+        lr: peak learning rate (AdamW).
+        weight_decay: AdamW weight decay.
+        objective: ``"train"`` (``training_loss``, L_m) or ``"finetune"`` (``finetune_loss``,
+            L_t; AMSNet only).
+        grad_clip: clip the gradient norm to this value (``None``: off).
+        max_bad_steps: stop with an error after this many consecutive non-finite losses.
+        log_every: record the loss every this many steps.
+        progress: optional ``progress(step, loss)`` callback.
+
+    Returns:
+        :class:`FitResult`.
+
+    Raises:
+        ConfigError: neither or both of ``steps`` / ``seconds``, or an objective the method
+            lacks; also when the loss stays non-finite (lower the learning rate).
+    """
+    if (steps is None) == (seconds is None):
+        raise ConfigError("give exactly one of steps or seconds")
+    loss_fn = (
+        method.training_loss if objective == "train" else getattr(method, "finetune_loss", None)
+    )
+    if loss_fn is None:
+        raise ConfigError(f"{type(method).__name__} has no fine-tuning objective")
+    parameters = [p for p in method.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    method.train()
+    result = FitResult()
+    start = time.perf_counter()
+    bad_in_a_row = 0
+    while True:
+        elapsed = time.perf_counter() - start
+        done = result.steps / steps if steps is not None else elapsed / seconds
+        if done >= 1.0:
+            break
+        for group in optimiser.param_groups:
+            group["lr"] = lr * cosine_factor(done)
+        loss = loss_fn(sample(generator), generator=generator).loss
+        if not torch.isfinite(loss):
+            result.skipped += 1
+            bad_in_a_row += 1
+            if bad_in_a_row >= max_bad_steps:
+                raise ConfigError(
+                    f"the loss was not finite for {bad_in_a_row} steps in a row "
+                    f"(step {result.steps}); lower the learning rate (now {lr})"
+                )
+            optimiser.zero_grad(set_to_none=True)
+            continue
+        bad_in_a_row = 0
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+        optimiser.step()
+        result.steps += 1
+        if result.steps % log_every == 0 or result.steps == 1:
+            value = float(loss.detach())
+            result.losses.append((result.steps, value))
+            if progress is not None:
+                progress(result.steps, value)
+    method.eval()
+    result.seconds = time.perf_counter() - start
+    log.debug("fit: %d steps in %.1f s, %d skipped", result.steps, result.seconds, result.skipped)
+    return result
