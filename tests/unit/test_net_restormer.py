@@ -11,57 +11,20 @@ import torch
 import torch.nn.functional as F
 
 import amsnet.nets.restormer  # noqa: F401  (registers "restormer")
+from amsnet.compat.official import RENAMES
 from amsnet.errors import ConfigError
-from amsnet.nets.registry import create_net
 from amsnet.nets.restormer import Restormer, TransposedAttention
 from amsnet.ops.padding import pad_to_multiple
 
 OFFICIAL_KEYS = Path(__file__).parents[1] / "data" / "official_keys" / "restormer.json"
 
-# Official Restormer key -> ours. The patch embedding is a bare conv, the layer norms are
-# ChannelLayerNorm without the ``body`` wrapper, and the resizers name their conv.
-OFFICIAL_RENAMES: list[tuple[str, str]] = [
-    (r"^patch_embed\.proj\.", "patch_embed."),
-    (r"\.(norm[12])\.body\.", r".\1."),
-    (r"^(down\d_\d|up\d_\d)\.body\.0\.", r"\1.conv."),
-]
-
 TINY = {"width": 8, "num_blocks": (1, 1, 1, 1), "num_refinement_blocks": 1, "heads": (1, 2, 2, 4)}
 
 
-def _count(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
 def _rename(key: str) -> str:
-    for pattern, replacement in OFFICIAL_RENAMES:
+    for pattern, replacement in RENAMES["restormer"]:
         key = re.sub(pattern, replacement, key)
     return key
-
-
-@pytest.fixture(scope="module")
-def paper_net() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return create_net("restormer", preset="paper").eval()
-
-
-def test_paper_parameter_count(paper_net: torch.nn.Module) -> None:
-    assert _count(paper_net) == 26_111_668
-    assert paper_net.size_multiple == 8
-    assert paper_net.blind_spot is False
-
-
-def test_small_preset_parameter_count() -> None:
-    assert 150_000 <= _count(create_net("restormer", preset="small")) <= 600_000
-
-
-def test_official_keys_map_onto_state_dict(paper_net: torch.nn.Module) -> None:
-    official = json.loads(OFFICIAL_KEYS.read_text())
-    ours = {key: list(value.shape) for key, value in paper_net.state_dict().items()}
-    renamed = {_rename(key): shape for key, shape in official.items()}
-    assert len(renamed) == len(official)
-    assert list(renamed) == list(ours)
-    assert renamed == ours
 
 
 def test_with_bias_norm_keys_map_too() -> None:
@@ -99,45 +62,6 @@ def test_attention_matches_normalised_formula(heads: int) -> None:
     torch.testing.assert_close(channels_last, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_channels_last_matches_contiguous() -> None:
-    torch.manual_seed(0)
-    net = Restormer(**TINY).eval()
-    x = torch.rand(1, 3, 16, 24)
-    with torch.no_grad():
-        expected = net(x)
-        net = net.to(memory_format=torch.channels_last)
-        y = net(x.contiguous(memory_format=torch.channels_last))
-    torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("size", [(33, 47), (5, 7), (1, 1), (16, 24)])
-def test_forward_any_size(size: tuple[int, int]) -> None:
-    torch.manual_seed(0)
-    net = Restormer(**TINY)
-    x = torch.rand(1, 3, *size)
-    y = net(x)
-    assert y.shape == x.shape
-    assert torch.isfinite(y).all()
-
-
-def test_small_preset_forward() -> None:
-    torch.manual_seed(0)
-    net = create_net("restormer", preset="small").eval()
-    x = torch.rand(1, 3, 33, 47)
-    with torch.no_grad():
-        y = net(x)
-    assert y.shape == x.shape
-    assert torch.isfinite(y).all()
-
-
-def test_paper_forward_small_input(paper_net: torch.nn.Module) -> None:
-    x = torch.rand(1, 3, 40, 40)
-    with torch.no_grad():
-        y = paper_net(x)
-    assert y.shape == x.shape
-    assert torch.isfinite(y).all()
-
-
 def test_pads_by_reflection_and_crops_back() -> None:
     torch.manual_seed(0)
     net = Restormer(**TINY).eval()
@@ -155,15 +79,6 @@ def test_global_residual() -> None:
         net.output.weight.zero_()
         x = torch.rand(1, 3, 10, 12)
         assert torch.equal(net(x), x)
-
-
-def test_backward_reaches_every_parameter() -> None:
-    torch.manual_seed(0)
-    net = Restormer(**TINY, bias=True, norm_bias=True)
-    net(torch.rand(2, 3, 12, 20)).square().mean().backward()
-    for name, parameter in net.named_parameters():
-        assert parameter.grad is not None, name
-        assert torch.isfinite(parameter.grad).all(), name
 
 
 @pytest.mark.parametrize(

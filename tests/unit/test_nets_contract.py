@@ -66,3 +66,11 @@ def test_channels_last_gives_the_same_result(name):
         net = net.to(memory_format=torch.channels_last)
         got = net(x.contiguous(memory_format=torch.channels_last))
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_paper_preset_runs_on_a_small_input(name):
+    net = create_net(name, preset="paper").eval()
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 24, 20))
+    assert out.shape == (1, 3, 24, 20) and torch.isfinite(out).all()

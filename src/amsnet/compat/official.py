@@ -45,6 +45,8 @@ RENAMES: dict[str, list[tuple[str, str]]] = {
     "unet": [],
     "dbsnl": [],
     "nafnet": [(r"\.se\.1\.", ".se.reduce."), (r"\.se\.3\.", ".se.expand.")],
+    # The patch embedding is a bare conv, the layer norms are ChannelLayerNorm without the
+    # official ``body`` wrapper, and the resizers name their conv.
     "restormer": [
         (r"^patch_embed\.proj\.", "patch_embed."),
         (r"\.(norm[12])\.body\.", r".\1."),

@@ -25,7 +25,7 @@ from torch import nn
 
 from amsnet.config import AMSNetConfig, validate
 from amsnet.losses import colour_consistency, l1, masked_l1, total_variation
-from amsnet.methods.base import default_generator, eval_mode, LossOutput
+from amsnet.methods.base import constructor_arguments, default_generator, eval_mode, LossOutput
 from amsnet.ops.checks import check_bchw
 from amsnet.ops.masks import hidden_masks, random_partition
 from amsnet.ops.padding import crop, pad, pad_to_multiple, Padding
@@ -88,25 +88,7 @@ class AMSNet(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.settings: AMSNetConfig = validate(
-            AMSNetConfig,
-            {
-                "pd_factor_train": pd_factor_train,
-                "pd_factor_eval": pd_factor_eval,
-                "pd_factor_finetune": pd_factor_finetune,
-                "pd_factor_refine": pd_factor_refine,
-                "num_masks": num_masks,
-                "partition": partition,
-                "masking": masking,
-                "loss_branches": loss_branches,
-                "refine_passes": refine_passes,
-                "refine_ratio": refine_ratio,
-                "smoothness_prior": smoothness_prior,
-                "smoothness_weight": smoothness_weight,
-                "colour_weight": colour_weight,
-                "colour_sigma": colour_sigma,
-                "pad_mode": pad_mode,
-            },
-            "AMSNet arguments",
+            AMSNetConfig, constructor_arguments(locals()), "AMSNet arguments"
         )
 
     def method_config(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from torch import nn
 
 from amsnet.config import APBSNConfig, validate
 from amsnet.losses import l1
-from amsnet.methods.base import default_generator, eval_mode, LossOutput
+from amsnet.methods.base import constructor_arguments, default_generator, eval_mode, LossOutput
 from amsnet.ops.checks import check_bchw
 from amsnet.ops.padding import crop, pad, pad_to_multiple
 from amsnet.ops.pixel_shuffle import pd_mosaic_down, pd_mosaic_up
@@ -61,16 +61,7 @@ class APBSN(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.settings: APBSNConfig = validate(
-            APBSNConfig,
-            {
-                "pd_factor_train": pd_factor_train,
-                "pd_factor_eval": pd_factor_eval,
-                "pd_pad": pd_pad,
-                "refine_passes": refine_passes,
-                "refine_ratio": refine_ratio,
-                "value_scale": value_scale,
-            },
-            "APBSN arguments",
+            APBSNConfig, constructor_arguments(locals()), "APBSN arguments"
         )
 
     def method_config(self) -> dict[str, Any]:

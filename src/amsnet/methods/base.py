@@ -52,6 +52,19 @@ class SelfSupervisedMethod(Protocol):
         ...
 
 
+def constructor_arguments(local_variables: dict[str, Any]) -> dict[str, Any]:
+    """A method's settings from its constructor's ``locals()`` (called first thing).
+
+    The methods take their settings as explicit keyword arguments (readable signatures) and
+    validate them all at once with their pydantic config.
+    """
+    return {
+        key: value
+        for key, value in local_variables.items()
+        if key not in ("self", "backbone", "__class__")
+    }
+
+
 def default_generator(device: torch.device, seed: int = 0) -> torch.Generator:
     """A generator on ``device`` seeded with ``seed`` (``denoise`` is deterministic by default)."""
     return torch.Generator(device=device).manual_seed(seed)

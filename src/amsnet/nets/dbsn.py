@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from amsnet.errors import ConfigError
 from amsnet.nets.registry import register_net
 
 # The two branches' strides: kernel 2s - 1 for the masked convolution, dilation s afterwards.
@@ -83,7 +84,7 @@ class DBSNl(nn.Module):
     ) -> None:
         super().__init__()
         if width % 2:
-            raise ValueError(f"width must be even (the tail halves it); got {width}")
+            raise ConfigError(f"width must be even (the tail halves it); got {width}")
         self.blind_spot = blind_spot
         self.head = nn.Sequential(nn.Conv2d(in_channels, width, 1), nn.ReLU(inplace=True))
         first, second = BRANCH_STRIDES
@@ -192,7 +193,7 @@ class CentreMaskedConv2d(nn.Conv2d):
         masked: bool = True,
     ) -> None:
         if kernel_size % 2 == 0:
-            raise ValueError(f"a centre tap needs an odd kernel size; got {kernel_size}")
+            raise ConfigError(f"a centre tap needs an odd kernel size; got {kernel_size}")
         super().__init__(in_channels, out_channels, kernel_size, padding=padding)
         self.masked = masked
         mask = torch.ones(kernel_size, kernel_size)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from amsnet.errors import ConfigError
 from amsnet.nets.registry import register_net
 
 # KAIR's batch-norm settings. PyTorch's momentum weighs the *new* batch statistic, so 0.9 makes
@@ -65,12 +66,12 @@ class DnCNN(nn.Module):
     ) -> None:
         super().__init__()
         if out_channels != in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"DnCNN subtracts its output from its input, so out_channels ({out_channels}) "
                 f"must equal in_channels ({in_channels})"
             )
         if depth < 2:
-            raise ValueError(f"depth counts the head and tail convolutions; got {depth} < 2")
+            raise ConfigError(f"depth counts the head and tail convolutions; got {depth} < 2")
         # One flat Sequential keeps KAIR's indices: head conv 0, ReLU 1, then conv/BN/ReLU
         # triples from index 2, tail conv last.
         layers: list[nn.Module] = [_conv3x3(in_channels, width), nn.ReLU(inplace=True)]
