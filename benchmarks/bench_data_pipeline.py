@@ -1,4 +1,4 @@
-"""Training-crop throughput of :class:`amsnet.data.NoisyFolder` through a DataLoader.
+"""Training-crop throughput of :class:`amsnet.data.folders.NoisyFolder` through a DataLoader.
 
 For every combination of DataLoader workers and image cache it prints crops per second over
 two epochs, each of ``--crops`` random crops (``--crop`` pixels square, batches of
@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from amsnet.data.folders import DecodedImageCache, list_images, NoisyFolder
+from amsnet.data.cache import DecodedImageCache
+from amsnet.data.folders import list_images, NoisyFolder
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak24"
 

@@ -9,10 +9,10 @@ protocol). Sources:
 
 * real noise: PolyU crops (``*_real.JPG`` against ``*_mean.JPG``) and CC15 (``*_real.png``
   against ``*_mean.png``), residual = noisy - mean image;
-* ``camera_noise`` on the clean Kodak24 images at the named ISO-like levels, bilinear demosaic
-  (and Malvar at the medium level), without JPEG, with JPEG quality 75 on the noisy image, and
-  with it on both images (``jpeg_target=True``, as in PolyU); residual = noisy - clean target,
-  one seed per image (``image_seed(seed, file name)``);
+* ``camera_noise`` (``amsnet.data.camera_noise``) on the clean Kodak24 images at the named
+  ISO-like levels, bilinear demosaic (and Malvar at the medium level), without JPEG, with JPEG
+  quality 75 on the noisy image, and with it on both images (``jpeg_target=True``, as in
+  PolyU); residual = noisy - clean target, one seed per image (``image_seed(seed, file name)``);
 * AWGN on Kodak24.
 
 It also times ``camera_noise`` on one 512x512 image on the CPU.
@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from amsnet.data.noise import add_gaussian_noise, camera_noise, image_seed, noise_autocorrelation
+from amsnet.data.camera_noise import camera_noise
+from amsnet.data.noise import add_gaussian_noise, image_seed, noise_autocorrelation
 from amsnet.metrics import psnr
 
 LAGS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator, ValidationEr
 from amsnet.errors import ConfigError
 
 PartitionMode = Literal["uniform", "balanced"]
+MaskFill = Literal["zero", "neighbour_mean"]
 Masking = Literal["complementary", "excessive"]
 LossBranches = Literal["first", "all"]
 SmoothnessPrior = Literal["tv_l1", "tv_l2", "tv_isotropic"]
@@ -46,6 +47,9 @@ class AMSNetConfig(_Strict):
     masking: Masking = "complementary"
     """``complementary``: branch i hides set i (mask ratio 1/k, the paper's main scheme);
     ``excessive``: branch i sees only set i (mask ratio (k-1)/k, supplement Eq. 2)."""
+    mask_fill: MaskFill = "zero"
+    """Value of hidden pixels in the backbone's input: ``zero`` (the paper) or
+    ``neighbour_mean`` (mean of the visible 8-neighbours; converges faster)."""
     loss_branches: LossBranches = "first"
     """Branches entering L_m: ``first`` (one backbone pass, as the paper) or ``all``."""
     refine_passes: int = Field(8, ge=1, le=64)

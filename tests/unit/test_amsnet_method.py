@@ -8,6 +8,7 @@ from torch import nn
 
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.methods import AMSNet
+from amsnet.ops.pixel_shuffle import pd_down
 
 
 class Recorder(nn.Module):
@@ -45,15 +46,16 @@ class Constant(nn.Module):
         return torch.full_like(x, 0.75)
 
 
-def test_training_path_is_blind_to_the_hidden_pixel_itself(generator):
+@pytest.mark.parametrize("fill", ["zero", "neighbour_mean"])
+def test_training_path_is_blind_to_the_hidden_pixel_itself(fill, generator):
     """d(backbone output at a hidden pixel) / d(noisy value of that pixel) == 0, exactly."""
     backbone = Recorder()
-    method = AMSNet(backbone, pd_factor_train=2, num_masks=2)
+    method = AMSNet(backbone, pd_factor_train=2, num_masks=2, mask_fill=fill)
     noisy = torch.rand(1, 3, 12, 12, requires_grad=True)
     method.training_loss(noisy, generator=generator)
     inputs, outputs = backbone.last_input, backbone.last_output
-    hidden = inputs.abs().sum(dim=1) == 0  # masked pixels are 0 in every channel
     f = 2
+    hidden = (inputs != pd_down(noisy, f)).all(dim=1)  # replaced in every channel
     checked = 0
     for n, y, x in hidden.nonzero()[:12].tolist():
         (grad,) = torch.autograd.grad(outputs[n, :, y, x].sum(), noisy, retain_graph=True)
@@ -197,3 +199,27 @@ def test_settings_are_validated():
 def test_bad_input_raises_shape_error():
     with pytest.raises(ShapeError, match="unsqueeze"):
         AMSNet(Identity()).denoise(torch.rand(3, 8, 8))
+
+
+def test_neighbour_mean_fill_uses_only_visible_neighbours():
+    from amsnet.ops.masks import hide
+
+    images = torch.arange(9.0).view(1, 1, 3, 3).repeat(1, 2, 1, 1)
+    visible = torch.ones(1, 1, 3, 3, dtype=torch.bool)
+    visible[0, 0, 1, 1] = visible[0, 0, 0, 0] = False
+    out = hide(images, visible, "neighbour_mean")
+    # centre: mean of the 7 visible neighbours (1, 2, 3, 5, 6, 7, 8); corner: of 1, 3 (4 is hidden)
+    assert torch.allclose(out[0, :, 1, 1], torch.full((2,), 32 / 7))
+    assert torch.allclose(out[0, :, 0, 0], torch.full((2,), 2.0))
+    assert torch.equal(out[0, :, 2, 2], images[0, :, 2, 2])
+    assert torch.equal(hide(images, visible, "zero")[0, :, 1, 1], torch.zeros(2))
+
+
+def test_neighbour_mean_fill_keeps_every_pixel_from_a_hiding_branch():
+    # With a constant image the fill is the constant (or 0 where no neighbour is visible),
+    # and the identity backbone returns the fill: never the pixel's own value.
+    method = AMSNet(Identity(), mask_fill="neighbour_mean")
+    noisy = torch.full((1, 3, 16, 16), 0.3)
+    out = method.denoise(noisy)
+    same = torch.isclose(out, noisy)
+    assert ((out == 0) | same).all() and same.float().mean() > 0.9

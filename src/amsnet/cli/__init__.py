@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from amsnet import __version__
-from amsnet.cli import convert, info, nets
+from amsnet.cli import convert, evaluate, info, nets, submit
 from amsnet.errors import AmsnetError
 
-COMMANDS = (nets, convert, info)
+COMMANDS = (nets, convert, info, evaluate, submit)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,7 @@ from amsnet.config import AMSNetConfig, validate
 from amsnet.losses import colour_consistency, l1, masked_l1, total_variation
 from amsnet.methods.base import constructor_arguments, default_generator, eval_mode, LossOutput
 from amsnet.ops.checks import check_bchw
-from amsnet.ops.masks import hidden_masks, random_partition
+from amsnet.ops.masks import hidden_masks, hide, random_partition
 from amsnet.ops.padding import crop, pad, pad_to_multiple, Padding
 from amsnet.ops.pixel_shuffle import pd_down, pd_up
 from amsnet.ops.refine import random_replace_refine
@@ -48,6 +48,8 @@ class AMSNet(nn.Module):
         masking: ``"complementary"`` (mask ratio 1/k) or ``"excessive"`` (mask ratio
             (k-1)/k, supplement Eq. 2: branch i sees only set i; every pixel is the mean of
             the k-1 branches that hid it).
+        mask_fill: value of hidden pixels in the backbone's input: ``"zero"`` (the paper) or
+            ``"neighbour_mean"`` (mean of the visible neighbours; faster convergence).
         loss_branches: ``"first"`` (the paper: one backbone pass per step) or ``"all"``.
         refine_passes: R3 passes (8).
         refine_ratio: R3 replacement ratio (0.16).
@@ -76,6 +78,7 @@ class AMSNet(nn.Module):
         num_masks: int = 2,
         partition: str = "uniform",
         masking: str = "complementary",
+        mask_fill: str = "zero",
         loss_branches: str = "first",
         refine_passes: int = 8,
         refine_ratio: float = 0.16,
@@ -101,6 +104,15 @@ class AMSNet(nn.Module):
         """``(k, N, 1, h, w)``: True where branch i sees the pixel."""
         parts = hidden_masks(assignment, self.settings.num_masks)
         return ~parts if self.settings.masking == "complementary" else parts
+
+    def _hide(self, sub: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """Backbone inputs ``(b * N, C, h, w)`` of ``b`` branches: sub-images with hidden pixels
+        replaced (``visible`` is ``(b, N, 1, h, w)``)."""
+        branches, n = visible.shape[:2]
+        images = sub.unsqueeze(0).expand(branches, *sub.shape).reshape(branches * n, *sub.shape[1:])
+        return hide(
+            images, visible.reshape(branches * n, 1, *sub.shape[2:]), self.settings.mask_fill
+        )
 
     def _stitch(self, outputs: torch.Tensor, assignment: torch.Tensor) -> torch.Tensor:
         """Combine branch outputs ``(k, N, C, h, w)`` so that every pixel comes from the
@@ -136,9 +148,9 @@ class AMSNet(nn.Module):
         assignment = random_partition(
             n, h, w, k, generator=generator, mode=self.settings.partition, device=noisy.device
         )
-        inputs = sub.unsqueeze(0) * self._visible(assignment)
+        inputs = self._hide(sub, self._visible(assignment))
         # One backbone call for all k branches: (k * N) images instead of a Python loop.
-        outputs = self.backbone(inputs.reshape(k * n, c, h, w)).reshape(k, n, c, h, w)
+        outputs = self.backbone(inputs).reshape(k, n, c, h, w)
         return crop(pd_up(self._stitch(outputs, assignment), factor), padding)
 
     # -- objectives -------------------------------------------------------------------------
@@ -172,8 +184,7 @@ class AMSNet(nn.Module):
         if self.settings.loss_branches == "first":
             visible = visible[:1]
         branches = visible.shape[0]
-        inputs = (sub.unsqueeze(0) * visible).reshape(branches * n, c, h, w)
-        outputs = self.backbone(inputs).reshape(branches, n, c, h, w)
+        outputs = self.backbone(self._hide(sub, visible)).reshape(branches, n, c, h, w)
         scored = ~visible
         if any(padding):
             scored = scored & self._inside(noisy, factor, padding)

@@ -22,11 +22,14 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 from amsnet.errors import ShapeError
 
 PartitionMode = Literal["uniform", "balanced"]
 PARTITION_MODES: tuple[str, ...] = ("uniform", "balanced")
+MaskFill = Literal["zero", "neighbour_mean"]
+MASK_FILLS: tuple[str, ...] = ("zero", "neighbour_mean")
 
 
 def random_partition(
@@ -92,3 +95,33 @@ def hidden_masks(assignment: torch.Tensor, num_parts: int) -> torch.Tensor:
     """
     parts = torch.arange(num_parts, device=assignment.device).view(-1, 1, 1, 1, 1)
     return assignment.unsqueeze(0) == parts
+
+
+def hide(images: torch.Tensor, visible: torch.Tensor, fill: MaskFill = "zero") -> torch.Tensor:
+    """Replace the hidden pixels of ``images`` by a value that does not depend on them.
+
+    * ``"zero"``: hidden pixels become 0 (the paper and the official code).
+    * ``"neighbour_mean"``: hidden pixels become the mean of the *visible* pixels among their
+      8 neighbours (0 where none is visible). The backbone then starts from a plausible value
+      instead of a black hole, which makes short trainings converge much faster; a hidden
+      pixel's own value is still never used, so the scheme stays blind to its noise.
+
+    Args:
+        images: ``(N, C, H, W)``.
+        visible: ``(N, 1, H, W)`` booleans, True where a pixel is shown.
+        fill: ``"zero"`` or ``"neighbour_mean"``.
+
+    Returns:
+        ``(N, C, H, W)``: visible pixels unchanged, hidden ones filled.
+    """
+    kept = images * visible
+    if fill == "zero":
+        return kept
+    if fill != "neighbour_mean":
+        raise ShapeError(f"unknown mask fill {fill!r}; choose one of {MASK_FILLS}")
+    c = images.shape[1]
+    ring = torch.ones(1, 1, 3, 3, device=images.device, dtype=images.dtype)
+    ring[..., 1, 1] = 0
+    total = F.conv2d(kept, ring.expand(c, 1, 3, 3), padding=1, groups=c)
+    count = F.conv2d(visible.to(images.dtype), ring, padding=1)
+    return torch.where(visible, kept, total / count.clamp_min(1))

@@ -1,0 +1,93 @@
+"""``amsnet submit``: the SIDD benchmark and DND submission files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "submit",
+        help="write SIDD benchmark (SubmitSrgb.mat) or DND submission files",
+        description=(
+            "Denoise the benchmark's noisy data and write the files its server expects: "
+            "sidd-bench -> SubmitSrgb.mat (DenoisedBlocksSrgb 40x32 cells, TimeMPSrgb); "
+            "dnd -> one %%04d_%%02d.mat per box and the bundled %%04d.mat files to upload."
+        ),
+    )
+    parser.add_argument("benchmark", choices=["sidd-bench", "dnd"])
+    parser.add_argument("weights", type=Path, help=".safetensors written by amsnet")
+    parser.add_argument("--root", type=Path, required=True, help="the benchmark's folder")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="file or folder")
+    parser.add_argument("--variant", choices=["B", "P", "E"], default="E", help="E = with R3")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--format", choices=["v5", "v7.3"], default="v5", help="MATLAB format of SubmitSrgb.mat"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from amsnet.checkpoint import load_pretrained
+    from amsnet.data.io import to_uint8
+    from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
+
+    device = resolve_device(args.device)
+    tune_cpu_allocator()
+    method = prepare_for_inference(load_pretrained(args.weights), device)
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    refine = args.variant == "E"
+
+    def denoise(noisy: torch.Tensor) -> torch.Tensor:
+        return method.denoise(noisy[None].to(device), generator=generator, refine=refine)[0].cpu()
+
+    if args.benchmark == "sidd-bench":
+        from amsnet.data.sidd import (
+            read_sidd_benchmark,
+            seconds_per_megapixel,
+            write_sidd_submission,
+        )
+
+        blocks = read_sidd_benchmark(args.root)
+        out = np.empty(blocks.noisy.shape, dtype=np.uint8)
+        start = time.perf_counter()
+        for index, noisy, _ in blocks.tensors():
+            image, block = blocks.position(index)
+            out[image, block] = to_uint8(denoise(noisy))
+            print(f"\r{index + 1}/{len(blocks)} blocks", end="", file=sys.stderr, flush=True)
+        seconds = time.perf_counter() - start
+        print(file=sys.stderr)
+        pixels = int(np.prod(out.shape[:4]))
+        write_sidd_submission(
+            args.output,
+            out,
+            seconds_per_megapixel(seconds, pixels),
+            optional_data={"MethodName": f"amsnet ({method.method_config()['name']})"},
+            mat_format=args.format,
+        )
+        print(f"wrote {args.output}")
+        return 0
+
+    from amsnet.data.dnd import bundle_dnd_submission, read_dnd, write_dnd_box
+
+    benchmark = read_dnd(args.root)
+    count = 0
+    for crop in benchmark.tensors():
+        image_index, box_index, noisy = crop
+        write_dnd_box(args.output, image_index, box_index, denoise(noisy))
+        count += 1
+        print(f"\r{count} boxes", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    bundled = bundle_dnd_submission(args.output)
+    print(
+        f"wrote {count} boxes to {args.output}; upload the {len(bundled)} files in "
+        f"{bundled[0].parent}"
+    )
+    return 0

@@ -1,0 +1,322 @@
+"""Evaluation on paired data with the published protocols: per-image and summary figures.
+
+Protocol (the AMSNet paper's, see ``docs/concepts.md`` and :mod:`amsnet.metrics`): each image
+is denoised whole, both images are quantised to 8 bits (round half to even), PSNR is computed
+over all pixels and channels, SSIM in both conventions (``matlab``: the official AMSNet one,
+``skimage``: AP-BSN's), and the dataset figure is the mean over images. Because the masks and
+R3 are random, every image is denoised once per seed; the summary gives the mean and the
+standard deviation *over seeds* of the per-seed dataset means.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from amsnet import __version__
+from amsnet.atomic import atomic_path
+from amsnet.errors import ConfigError
+from amsnet.metrics import psnr, ssim
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("polyu", "cc", "folders", "sidd-val", "awgn", "camera")
+
+
+class EvalPair(NamedTuple):
+    """A noisy image and its reference: ``(3, H, W)`` float32 tensors in ``[0, 1]``."""
+
+    name: str
+    noisy: torch.Tensor
+    clean: torch.Tensor
+
+
+@dataclass
+class ImageResult:
+    """Figures of one image and one seed."""
+
+    name: str
+    seed: int
+    psnr: float
+    ssim_matlab: float
+    ssim_skimage: float
+    seconds: float
+    megapixels: float
+
+
+@dataclass
+class EvaluationReport:
+    """Everything an evaluation measured, with the settings needed to reproduce it."""
+
+    dataset: str
+    variant: str
+    seeds: list[int]
+    device: str
+    trained_on_test_images: bool
+    model: dict[str, Any]
+    weights: str | None = None
+    rows: list[ImageResult] = field(default_factory=list)
+    peak_memory_mib: float = 0.0
+    protocol: str = (
+        "PSNR and SSIM on 8-bit quantised images (round half to even), whole images, no border "
+        "crop; SSIM 'matlab' = 11x11 Gaussian sigma 1.5 (official AMSNet), 'skimage' = 7x7 "
+        "uniform (AP-BSN); mean over images, then mean and std over seeds"
+    )
+    amsnet_version: str = __version__
+
+    def per_seed(self) -> dict[int, dict[str, float]]:
+        """Dataset means of every seed."""
+        table: dict[int, dict[str, float]] = {}
+        for seed in self.seeds:
+            rows = [r for r in self.rows if r.seed == seed]
+            if rows:
+                table[seed] = {
+                    "psnr": statistics.fmean(r.psnr for r in rows),
+                    "ssim_matlab": statistics.fmean(r.ssim_matlab for r in rows),
+                    "ssim_skimage": statistics.fmean(r.ssim_skimage for r in rows),
+                }
+        return table
+
+    def summary(self) -> dict[str, Any]:
+        """Mean and standard deviation over seeds, time per megapixel, image count."""
+        per_seed = self.per_seed()
+        out: dict[str, Any] = {"images": len({r.name for r in self.rows}), "seeds": len(per_seed)}
+        for key in ("psnr", "ssim_matlab", "ssim_skimage"):
+            values = [v[key] for v in per_seed.values()]
+            out[key] = statistics.fmean(values) if values else math.nan
+            out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        seconds = sum(r.seconds for r in self.rows)
+        megapixels = sum(r.megapixels for r in self.rows)
+        out["seconds_per_megapixel"] = seconds / megapixels if megapixels else math.nan
+        out["peak_memory_mib"] = self.peak_memory_mib
+        return out
+
+    def to_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write settings, summary, per-seed means and per-image rows as JSON (atomically)."""
+        payload = asdict(self)
+        payload["summary"] = self.summary()
+        payload["per_seed"] = {str(k): v for k, v in self.per_seed().items()}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(payload, indent=2, allow_nan=True))
+        return Path(path)
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write one row per image and seed (atomically)."""
+        names = list(ImageResult.__dataclass_fields__)
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=names)
+            writer.writeheader()
+            for row in self.rows:
+                writer.writerow(asdict(row))
+        return Path(path)
+
+    def to_markdown(self) -> str:
+        """A one-line markdown table of the summary."""
+        s = self.summary()
+        return (
+            "| dataset | variant | images | seeds | PSNR (dB) | SSIM matlab | SSIM skimage "
+            "| s/MP | trained on test |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n"
+            f"| {self.dataset} | {self.variant} | {s['images']} | {s['seeds']} "
+            f"| {s['psnr']:.3f} ± {s['psnr_std']:.3f} "
+            f"| {s['ssim_matlab']:.4f} ± {s['ssim_matlab_std']:.4f} "
+            f"| {s['ssim_skimage']:.4f} ± {s['ssim_skimage_std']:.4f} "
+            f"| {s['seconds_per_megapixel']:.2f} "
+            f"| {'yes' if self.trained_on_test_images else 'no'} |"
+        )
+
+
+def evaluate(
+    method: torch.nn.Module,
+    pairs: Iterable[EvalPair],
+    *,
+    dataset: str,
+    seeds: Iterable[int] = (0,),
+    refine: bool = False,
+    device: torch.device | str = "cpu",
+    trained_on_test_images: bool = False,
+    weights: str | None = None,
+    save_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, str], None] | None = None,
+    variant: str | None = None,
+) -> EvaluationReport:
+    """Denoise every pair once per seed and measure it.
+
+    Args:
+        method: an :class:`~amsnet.AMSNet` or :class:`~amsnet.APBSN` already on ``device``.
+        pairs: the data (see :func:`load_pairs`).
+        dataset: a name for the report.
+        seeds: one denoising per seed (masks and R3 are random).
+        refine: apply R3 (variant "E").
+        device: where ``method`` lives.
+        trained_on_test_images: record that the model saw these noisy images in training
+            (fully self-supervised on the benchmark); reports must say so.
+        weights: the weights path, for the report.
+        save_dir: also write the denoised images of the first seed there (8-bit PNG) with
+            ``noisy | denoised | clean`` comparison crops.
+        progress: ``progress(index, name)`` after each image.
+        variant: the label of the report (default ``"E"`` with R3, else ``"B"``).
+
+    Returns:
+        :class:`EvaluationReport`.
+    """
+    from amsnet.build import model_config
+
+    device = torch.device(device)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("give at least one seed")
+    try:
+        model = model_config(method)
+    except ConfigError:
+        model = {"method": method.method_config(), "net": {"name": type(method.backbone).__name__}}
+    report = EvaluationReport(
+        dataset=dataset,
+        variant=variant or ("E" if refine else "B"),
+        seeds=seeds,
+        device=str(device),
+        trained_on_test_images=trained_on_test_images,
+        model=model,
+        weights=weights,
+    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for index, pair in enumerate(pairs):
+        noisy = pair.noisy.unsqueeze(0).to(device)
+        clean = pair.clean.unsqueeze(0).to(device)
+        megapixels = noisy.shape[-1] * noisy.shape[-2] / 1e6
+        for seed in seeds:
+            generator = torch.Generator(device=device).manual_seed(seed)
+            _synchronize(device)
+            start = time.perf_counter()
+            denoised = method.denoise(noisy, generator=generator, refine=refine)
+            _synchronize(device)
+            seconds = time.perf_counter() - start
+            report.rows.append(
+                ImageResult(
+                    name=pair.name,
+                    seed=seed,
+                    psnr=float(psnr(denoised, clean)),
+                    ssim_matlab=float(ssim(denoised, clean, convention="matlab")),
+                    ssim_skimage=float(ssim(denoised, clean, convention="skimage")),
+                    seconds=seconds,
+                    megapixels=megapixels,
+                )
+            )
+            if save_dir is not None and seed == seeds[0]:
+                _save(Path(save_dir), pair, denoised[0].cpu())
+        if progress is not None:
+            progress(index, pair.name)
+    report.peak_memory_mib = _peak_memory_mib(device)
+    return report
+
+
+def load_pairs(
+    dataset: str,
+    root: str | os.PathLike[str],
+    *,
+    clean_root: str | os.PathLike[str] | None = None,
+    sigma: float | None = None,
+    level: str | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+) -> Iterator[EvalPair]:
+    """The pairs of a benchmark, lazily, as ``(3, H, W)`` float32 tensors.
+
+    Args:
+        dataset: one of :data:`DATASETS`: ``polyu`` (``*_real.JPG`` / ``*_mean.JPG``), ``cc``
+            (Nam et al.: ``*_real.png`` / ``*_mean.png``), ``folders`` (noisy images in
+            ``root``, clean ones with the same relative names in ``clean_root``),
+            ``sidd-val`` (the 1280 validation blocks), ``awgn`` (clean images in ``root`` plus
+            Gaussian noise of ``sigma`` on the 0-255 scale, drawn once per image from
+            ``seed``), ``camera`` (clean images plus synthetic camera noise at ``level``).
+        root: the dataset folder.
+        clean_root: for ``folders``.
+        sigma: for ``awgn``.
+        level: for ``camera`` (``low``, ``medium``, ``high``).
+        seed: noise seed for ``awgn`` and ``camera``.
+        limit: at most this many pairs, spread over the whole set for ``sidd-val`` and taken
+            in name order otherwise.
+    """
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    if dataset in ("polyu", "cc", "folders"):
+        from amsnet.data.pairs import PairedFolder
+
+        pairs = PairedFolder(root, rule=dataset, clean_root=clean_root)
+        count = len(pairs) if limit is None else min(limit, len(pairs))
+        for index in range(count):
+            item = pairs[index]
+            yield EvalPair(item["name"], item["noisy"], item["clean"])
+    elif dataset == "sidd-val":
+        from amsnet.data.sidd import read_sidd_validation
+
+        blocks = read_sidd_validation(root, subset=limit)
+        for index, noisy, clean in blocks.tensors():
+            image, block = blocks.position(index)
+            yield EvalPair(f"{image:02d}_{block:02d}", noisy, clean)
+    else:
+        from amsnet.data.folders import list_images
+        from amsnet.data.io import as_rgb, read_image
+
+        paths = list_images(root)
+        base = Path(root)
+        for path in paths[:limit]:
+            name = path.relative_to(base).with_suffix("").as_posix()
+            clean = as_rgb(read_image(path).pixels)
+            yield EvalPair(name, _synthetic_noise(dataset, clean, name, sigma, level, seed), clean)
+
+
+def _synthetic_noise(
+    dataset: str, clean: torch.Tensor, name: str, sigma: float | None, level: str | None, seed: int
+) -> torch.Tensor:
+    from amsnet.data.noise import add_gaussian_noise, image_seed
+
+    if dataset == "awgn":
+        if sigma is None:
+            raise ConfigError("dataset 'awgn' needs sigma (on the 0-255 scale), e.g. 25")
+        return add_gaussian_noise(clean[None], sigma, seed=seed, names=[name])[0]
+    from amsnet.data.camera_noise import camera_noise
+
+    noisy, _, _ = camera_noise(
+        clean[None], seed=image_seed(seed, name), iso_like_level=level or "medium"
+    )
+    return noisy[0]
+
+
+def _save(folder: Path, pair: EvalPair, denoised: torch.Tensor) -> None:
+    from amsnet.data.io import write_image
+
+    target = folder / f"{pair.name}.png"
+    write_image(target, denoised.clamp(0, 1), bit_depth=8, overwrite=True)
+    h, w = pair.noisy.shape[-2:]
+    size = min(128, h, w)
+    top, left = (h - size) // 2, (w - size) // 2
+    crops = [x[:, top : top + size, left : left + size] for x in (pair.noisy, denoised, pair.clean)]
+    strip = torch.cat([c.clamp(0, 1) for c in crops], dim=-1)
+    write_image(folder / f"{pair.name}_compare.png", strip, bit_depth=8, overwrite=True)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports kibibytes, macOS bytes.
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
