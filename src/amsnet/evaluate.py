@@ -28,7 +28,7 @@ import torch
 
 from amsnet import __version__
 from amsnet.atomic import atomic_path
-from amsnet.errors import ConfigError
+from amsnet.errors import ConfigError, ShapeError
 from amsnet.metrics import psnr, ssim
 
 log = logging.getLogger(__name__)
@@ -209,8 +209,8 @@ def evaluate(
                     name=pair.name,
                     seed=seed,
                     psnr=float(psnr(denoised, clean)),
-                    ssim_matlab=float(ssim(denoised, clean, convention="matlab")),
-                    ssim_skimage=float(ssim(denoised, clean, convention="skimage")),
+                    ssim_matlab=_ssim(denoised, clean, "matlab"),
+                    ssim_skimage=_ssim(denoised, clean, "skimage"),
                     seconds=seconds,
                     megapixels=megapixels,
                 )
@@ -232,6 +232,7 @@ def load_pairs(
     level: str | None = None,
     seed: int = 0,
     limit: int | None = None,
+    strict: bool = True,
 ) -> Iterator[EvalPair]:
     """The pairs of a benchmark, lazily, as ``(3, H, W)`` float32 tensors.
 
@@ -249,6 +250,7 @@ def load_pairs(
         seed: noise seed for ``awgn`` and ``camera``.
         limit: at most this many pairs, spread over the whole set for ``sidd-val`` and taken
             in name order otherwise.
+        strict: ``sidd-val`` only: require the published 40 x 32 blocks of 256 x 256.
     """
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
@@ -263,7 +265,7 @@ def load_pairs(
     elif dataset == "sidd-val":
         from amsnet.data.sidd import read_sidd_validation
 
-        blocks = read_sidd_validation(root, subset=limit)
+        blocks = read_sidd_validation(root, subset=limit, strict=strict)
         for index, noisy, clean in blocks.tensors():
             image, block = blocks.position(index)
             yield EvalPair(f"{image:02d}_{block:02d}", noisy, clean)
@@ -294,6 +296,15 @@ def _synthetic_noise(
         clean[None], seed=image_seed(seed, name), iso_like_level=level or "medium"
     )
     return noisy[0]
+
+
+def _ssim(denoised: torch.Tensor, clean: torch.Tensor, convention: str) -> float:
+    """SSIM, or NaN for images smaller than the convention's window (then logged)."""
+    try:
+        return float(ssim(denoised, clean, convention=convention))
+    except ShapeError as error:
+        log.warning("SSIM not computed: %s", error)
+        return math.nan
 
 
 def _save(folder: Path, pair: EvalPair, denoised: torch.Tensor) -> None:

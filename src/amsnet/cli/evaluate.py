@@ -42,6 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="record that the model was trained on these noisy images",
     )
+    parser.add_argument(
+        "--no-strict",
+        dest="strict",
+        action="store_false",
+        help="sidd-val: accept other numbers and sizes of blocks than the published ones",
+    )
     parser.set_defaults(run=run)
 
 
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         level=args.level,
         seed=args.noise_seed,
         limit=args.limit,
+        strict=args.strict,
     )
 
     def progress(index: int, name: str) -> None:

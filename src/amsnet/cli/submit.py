@@ -28,6 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", choices=["v5", "v7.3"], default="v5", help="MATLAB format of SubmitSrgb.mat"
     )
+    parser.add_argument(
+        "--no-strict",
+        dest="strict",
+        action="store_false",
+        help="accept other numbers and sizes of blocks / boxes than the published ones",
+    )
     parser.set_defaults(run=run)
 
 
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             write_sidd_submission,
         )
 
-        blocks = read_sidd_benchmark(args.root)
+        blocks = read_sidd_benchmark(args.root, strict=args.strict)
         out = np.empty(blocks.noisy.shape, dtype=np.uint8)
         start = time.perf_counter()
         for index, noisy, _ in blocks.tensors():
@@ -71,21 +77,27 @@ def run(args: argparse.Namespace) -> int:
             seconds_per_megapixel(seconds, pixels),
             optional_data={"MethodName": f"amsnet ({method.method_config()['name']})"},
             mat_format=args.format,
+            strict=args.strict,
         )
         print(f"wrote {args.output}")
         return 0
 
     from amsnet.data.dnd import bundle_dnd_submission, read_dnd, write_dnd_box
 
-    benchmark = read_dnd(args.root)
+    benchmark = read_dnd(args.root, strict=args.strict)
     count = 0
     for crop in benchmark.tensors():
         image_index, box_index, noisy = crop
-        write_dnd_box(args.output, image_index, box_index, denoise(noisy))
+        write_dnd_box(args.output, image_index, box_index, denoise(noisy), strict=args.strict)
         count += 1
         print(f"\r{count} boxes", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    bundled = bundle_dnd_submission(args.output)
+    bundled = bundle_dnd_submission(
+        args.output,
+        images=benchmark.num_images,
+        boxes=benchmark.boxes_per_image,
+        crop_size=None if not args.strict else (512, 512),
+    )
     print(
         f"wrote {count} boxes to {args.output}; upload the {len(bundled)} files in "
         f"{bundled[0].parent}"
