@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 # A CPU build of torch; on the project's machines pip takes it from local disk.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 # Deterministic, quiet, no network for pip's self-check.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -15,6 +16,10 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
+
+$(DEMO_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,demo]"
+	touch $(DEMO_STAMP)
 
 venv: $(STAMP)
 
@@ -37,7 +42,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_inference.py
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m amsnet demo --output demo_output
 
 clean:

@@ -105,13 +105,19 @@ def test_eval_on_awgn_and_sidd_validation(tmp_path, weights):
                 "--root",
                 str(clean),
                 "--sigma",
+                "10",
                 "25",
                 "--device",
                 "cpu",
+                "--out",
+                str(tmp_path / "awgn"),
             ]
         )
         == 0
     )
+    for sigma in (10, 25):
+        saved = json.loads((tmp_path / "awgn" / f"awgn-sigma{sigma}" / "results.json").read_text())
+        assert saved["dataset"] == f"awgn-sigma{sigma}"
     assert (
         main(["eval", str(weights), "--dataset", "awgn", "--root", str(clean), "--device", "cpu"])
         == 1

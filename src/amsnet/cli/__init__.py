@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from amsnet import __version__
-from amsnet.cli import convert, evaluate, info, nets, submit
+from amsnet.cli import convert, demo, evaluate, info, nets, submit
 from amsnet.errors import AmsnetError
 
-COMMANDS = (nets, convert, info, evaluate, submit)
+COMMANDS = (demo, nets, convert, info, evaluate, submit)
 
 
 def build_parser() -> argparse.ArgumentParser:

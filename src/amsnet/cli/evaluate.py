@@ -23,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--root", type=Path, required=True, help="the dataset folder")
     parser.add_argument("--clean-root", type=Path, help="clean images for --dataset folders")
-    parser.add_argument("--sigma", type=float, help="AWGN sigma on the 0-255 scale (awgn)")
+    parser.add_argument(
+        "--sigma", type=float, nargs="+", help="AWGN sigma(s) on the 0-255 scale (awgn)"
+    )
     parser.add_argument("--level", choices=["low", "medium", "high"], help="camera noise level")
     parser.add_argument("--noise-seed", type=int, default=0, help="seed of synthetic noise")
     parser.add_argument(
@@ -59,37 +61,42 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     tune_cpu_allocator()
     method = prepare_for_inference(load_pretrained(args.weights), device)
-    pairs = load_pairs(
-        args.dataset,
-        args.root,
-        clean_root=args.clean_root,
-        sigma=args.sigma,
-        level=args.level,
-        seed=args.noise_seed,
-        limit=args.limit,
-        strict=args.strict,
-    )
+    # One evaluation per AWGN sigma (a list is the usual protocol: 10, 25, 50, ...).
+    sigmas = args.sigma if args.sigma else [None]
+    for sigma in sigmas:
+        name = args.dataset if sigma is None else f"{args.dataset}-sigma{sigma:g}"
+        out = args.out if args.out is None or len(sigmas) == 1 else args.out / name
+        pairs = load_pairs(
+            args.dataset,
+            args.root,
+            clean_root=args.clean_root,
+            sigma=sigma,
+            level=args.level,
+            seed=args.noise_seed,
+            limit=args.limit,
+            strict=args.strict,
+        )
 
-    def progress(index: int, name: str) -> None:
-        print(f"\r{index + 1} images ({name})", end="", file=sys.stderr, flush=True)
+        def progress(index: int, image: str) -> None:
+            print(f"\r{index + 1} images ({image})", end="", file=sys.stderr, flush=True)
 
-    report = evaluate(
-        method,
-        pairs,
-        dataset=args.dataset,
-        seeds=args.seeds,
-        refine=args.variant == "E",
-        device=device,
-        trained_on_test_images=args.trained_on_test,
-        weights=str(args.weights),
-        save_dir=(args.out / "images") if args.save_outputs and args.out else None,
-        progress=progress,
-        variant=args.variant,
-    )
-    print(file=sys.stderr)
-    print(report.to_markdown())
-    if args.out:
-        report.to_csv(args.out / "results.csv")
-        report.to_json(args.out / "results.json")
-        print(f"wrote {args.out / 'results.csv'} and {args.out / 'results.json'}")
+        report = evaluate(
+            method,
+            pairs,
+            dataset=name,
+            seeds=args.seeds,
+            refine=args.variant == "E",
+            device=device,
+            trained_on_test_images=args.trained_on_test,
+            weights=str(args.weights),
+            save_dir=(out / "images") if args.save_outputs and out else None,
+            progress=progress,
+            variant=args.variant,
+        )
+        print(file=sys.stderr)
+        print(report.to_markdown())
+        if out:
+            report.to_csv(out / "results.csv")
+            report.to_json(out / "results.json")
+            print(f"wrote {out / 'results.csv'} and {out / 'results.json'}")
     return 0

@@ -8,6 +8,7 @@
   (``(C, H, W)`` tensors): an image smaller than the crop is reflect-padded at the bottom and
   right (the same side as :func:`amsnet.ops.pad_to_multiple`), the crop then starts at 0 along
   that side.
+* :func:`random_crops`: a batch of random crops of in-memory images (demo, zero-shot fits).
 * :func:`check_positive`, :func:`check_seed`, :func:`check_epoch`: the dataset settings, with a
   :class:`~amsnet.errors.ConfigError` naming the bad value.
 """
@@ -97,3 +98,45 @@ def check_epoch(epoch: Any) -> None:
     """Raise :class:`ConfigError` unless ``epoch`` is an integer >= 0."""
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise ConfigError(f"epoch must be a non-negative integer, got {epoch!r}")
+
+
+def random_crops(
+    images: list[torch.Tensor],
+    *,
+    size: int,
+    batch_size: int,
+    generator: torch.Generator,
+    flips: bool = True,
+) -> torch.Tensor:
+    """A batch of random crops of in-memory images (the in-memory twin of ``NoisyFolder``).
+
+    An image is chosen with probability proportional to its area, the crop position is
+    uniform, and each crop is flipped horizontally and vertically with probability 1/2.
+
+    Args:
+        images: ``(C, H, W)`` tensors, all with the same C (any sizes; smaller than ``size``
+            is reflect-padded).
+        size: crop side.
+        batch_size: number of crops.
+        generator: a CPU generator.
+        flips: apply the random flips.
+
+    Returns:
+        ``(batch_size, C, size, size)`` on the images' device.
+    """
+    check_positive("size", size)
+    check_positive("batch_size", batch_size)
+    areas = torch.tensor([float(x.shape[-2] * x.shape[-1]) for x in images])
+    chosen = torch.multinomial(areas, batch_size, replacement=True, generator=generator).tolist()
+    flipped = (torch.rand(batch_size, 2, generator=generator) < 0.5).tolist()
+    crops = []
+    for number, (horizontal, vertical) in zip(chosen, flipped, strict=True):
+        image = images[number]
+        top, left = random_crop_origin(image.shape[-2], image.shape[-1], size, generator)
+        crop = crop_tensor(image, top, left, size)
+        if flips and horizontal:
+            crop = crop.flip(-1)
+        if flips and vertical:
+            crop = crop.flip(-2)
+        crops.append(crop)
+    return torch.stack(crops)
