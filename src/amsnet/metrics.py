@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from amsnet.errors import ConfigError, ShapeError
+from amsnet.ops.checks import check_image_tensor
 
 SsimConvention = Literal["matlab", "skimage"]
 SSIM_CONVENTIONS: tuple[str, ...] = ("matlab", "skimage")
@@ -195,17 +196,7 @@ def _pair_on_255_scale(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Check a pair of image batches and bring both to float64 on the ``[0, 255]`` scale."""
     for name, x in (("prediction", prediction), ("target", target)):
-        if not isinstance(x, torch.Tensor):
-            raise ShapeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if x.ndim != 4:
-            raise ShapeError(
-                f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}; "
-                "add a batch dimension with x.unsqueeze(0) for a single image"
-            )
-        if not (x.is_floating_point() or x.dtype == torch.uint8):
-            raise ShapeError(
-                f"{name} must be a float tensor in [0, data_range] or uint8, got {x.dtype}"
-            )
+        check_image_tensor(x, name, allow_uint8=True)
     if prediction.shape != target.shape:
         raise ShapeError(
             f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ in "

@@ -54,13 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from amsnet.checkpoint import load_pretrained
     from amsnet.evaluate import evaluate, load_pairs
-    from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
+    from amsnet.inference import load_for_inference
 
-    device = resolve_device(args.device)
-    tune_cpu_allocator()
-    method = prepare_for_inference(load_pretrained(args.weights), device)
+    method = load_for_inference(args.weights, args.device)
+    device = next(method.parameters()).device
     # One evaluation per AWGN sigma (a list is the usual protocol: 10, 25, 50, ...).
     sigmas = args.sigma if args.sigma else [None]
     for sigma in sigmas:

@@ -41,13 +41,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from amsnet.checkpoint import load_pretrained
     from amsnet.data.io import to_uint8
-    from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
+    from amsnet.inference import load_for_inference
 
-    device = resolve_device(args.device)
-    tune_cpu_allocator()
-    method = prepare_for_inference(load_pretrained(args.weights), device)
+    method = load_for_inference(args.weights, args.device)
+    device = next(method.parameters()).device
     generator = torch.Generator(device=device).manual_seed(args.seed)
     refine = args.variant == "E"
 

@@ -55,6 +55,7 @@ from amsnet.data.codecs import (
     write_tiff16,
 )
 from amsnet.errors import ConfigError, DataError, ShapeError
+from amsnet.ops.checks import check_image_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -151,17 +152,7 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
 
 
 def _check_chw(pixels: torch.Tensor, name: str) -> None:
-    if not isinstance(pixels, torch.Tensor):
-        raise ShapeError(f"{name} must be a torch.Tensor, got {type(pixels).__name__}")
-    if pixels.ndim != 3:
-        raise ShapeError(
-            f"{name} must have shape (C, H, W), got {tuple(pixels.shape)}; "
-            "take one image out of a batch with x[0]"
-        )
-    if not pixels.is_floating_point():
-        raise ShapeError(
-            f"{name} must be a floating-point tensor in [0, 1], got dtype {pixels.dtype}"
-        )
+    check_image_tensor(pixels, name, ndim=3)
 
 
 def to_integer(pixels: torch.Tensor, bit_depth: int) -> np.ndarray:

@@ -6,21 +6,39 @@ import torch
 
 from amsnet.errors import ShapeError
 
+_LAYOUT_HINTS = {
+    4: ("(B, C, H, W)", "add a batch dimension with x.unsqueeze(0) for a single image"),
+    3: ("(C, H, W)", "take one image out of a batch with x[0]"),
+}
+
+
+def check_image_tensor(
+    x: torch.Tensor, name: str = "input", *, ndim: int = 4, allow_uint8: bool = False
+) -> None:
+    """Raise :class:`ShapeError` unless ``x`` is an image tensor of ``ndim`` dimensions.
+
+    Args:
+        x: the value to check.
+        name: how the message calls it.
+        ndim: 4 for ``(B, C, H, W)`` batches, 3 for ``(C, H, W)`` images.
+        allow_uint8: also accept 8-bit integer tensors (metrics on quantised images).
+    """
+    layout, hint = _LAYOUT_HINTS[ndim]
+    if not isinstance(x, torch.Tensor):
+        raise ShapeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ShapeError(f"{name} must have shape {layout}, got {tuple(x.shape)}; {hint}")
+    if not (x.is_floating_point() or (allow_uint8 and x.dtype == torch.uint8)):
+        accepted = "a floating-point tensor in [0, 1]" + (" or uint8" if allow_uint8 else "")
+        raise ShapeError(
+            f"{name} must be {accepted}, got dtype {x.dtype}; "
+            "convert with x.float() / 255 for 8-bit data"
+        )
+
 
 def check_bchw(x: torch.Tensor, name: str = "input") -> None:
     """Raise :class:`ShapeError` unless ``x`` is a floating-point ``(B, C, H, W)`` tensor."""
-    if not isinstance(x, torch.Tensor):
-        raise ShapeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ShapeError(
-            f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}; "
-            "add a batch dimension with x.unsqueeze(0) for a single image"
-        )
-    if not x.is_floating_point():
-        raise ShapeError(
-            f"{name} must be a floating-point tensor in [0, 1], got dtype {x.dtype}; "
-            "convert with x.float() / 255 for 8-bit data"
-        )
+    check_image_tensor(x, name)
 
 
 def check_factor(factor: int, name: str = "factor") -> None:
