@@ -560,3 +560,27 @@ def test_data_error_is_a_value_error():
 def test_paths_may_be_strings(tmp_path):
     PILImage.fromarray(random_uint8(4, 4, 3)).save(tmp_path / "s.png")
     assert read_image(str(tmp_path / "s.png")).path == Path(tmp_path / "s.png")
+
+
+def test_integer_arrays_are_written_without_a_float_copy(tmp_path):
+    from amsnet.data.io import read_integer_image
+
+    rng = np.random.default_rng(0)
+    for dtype, suffix in ((np.uint8, ".png"), (np.uint16, ".png"), (np.uint16, ".tif")):
+        array = rng.integers(0, np.iinfo(dtype).max, (9, 7, 3), dtype=dtype)
+        alpha = rng.integers(0, np.iinfo(dtype).max, (9, 7), dtype=dtype)
+        path = write_image(tmp_path / f"{np.dtype(dtype).name}{suffix}", array, alpha=alpha)
+        back = read_integer_image(path)
+        assert back.array.dtype == dtype and np.array_equal(back.array, array)
+        assert np.array_equal(back.alpha, alpha)
+
+
+def test_integer_arrays_are_checked(tmp_path):
+    with pytest.raises(ShapeError, match="uint8 or uint16"):
+        write_image(tmp_path / "x.png", np.zeros((4, 4, 3), dtype=np.int32))
+    with pytest.raises(ConfigError, match="contradicts"):
+        write_image(tmp_path / "x.png", np.zeros((4, 4, 3), dtype=np.uint8), bit_depth=16)
+    with pytest.raises(ShapeError, match="alpha array"):
+        write_image(
+            tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8), alpha=np.zeros((4, 4), np.uint16)
+        )

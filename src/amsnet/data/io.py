@@ -47,6 +47,7 @@ from PIL import Image as PILImage
 from amsnet.atomic import atomic_path
 from amsnet.data.codecs import (
     decode,
+    Decoded,
     encode_png16,
     import_tifffile,
     is_tiff,
@@ -71,6 +72,7 @@ __all__ = [
     "is_image_file",
     "read_array",
     "read_image",
+    "read_integer_image",
     "restore_channels",
     "to_integer",
     "to_uint8",
@@ -321,6 +323,24 @@ def read_image(path: str | os.PathLike[str]) -> Image:
     )
 
 
+def read_integer_image(path: str | os.PathLike[str]) -> Decoded:
+    """An image file's integer pixels and metadata, without the float conversion.
+
+    For huge photos: an 8-bit 6000x4000 image is 72 MB as uint8 against 288 MB as float32.
+    Convert regions with :func:`from_integer` and write results back with
+    :func:`write_image` given an integer array.
+
+    Returns:
+        ``Decoded`` with ``array`` ``(H, W, C)`` (uint8 or uint16, upright), ``alpha``
+        ``(H, W)`` or ``None``, ``bit_depth``, ``format``, ``icc_profile``, ``exif``,
+        ``orientation``.
+
+    Raises:
+        DataError: as :func:`read_image`.
+    """
+    return decode(path)
+
+
 def read_array(path: str | os.PathLike[str]) -> np.ndarray:
     """The integer pixels of an image file, upright, without alpha.
 
@@ -371,12 +391,12 @@ def _suffix_format(path: Path) -> str:
 
 def write_image(
     path: str | os.PathLike[str],
-    pixels: torch.Tensor,
+    pixels: torch.Tensor | np.ndarray,
     *,
     like: Image | None = None,
     bit_depth: int | None = None,
     quality: int = 95,
-    alpha: torch.Tensor | None = None,
+    alpha: torch.Tensor | np.ndarray | None = None,
     icc_profile: bytes | None = None,
     exif: bytes | None = None,
     overwrite: bool = False,
@@ -399,14 +419,17 @@ def write_image(
 
     Args:
         path: destination; its suffix (any case) chooses the format.
-        pixels: float tensor ``(C, H, W)``, ``C = 1`` or ``3``, values in ``[0, 1]``.
+        pixels: float tensor ``(C, H, W)``, ``C = 1`` or ``3``, values in ``[0, 1]``; or an
+            already quantised numpy array ``(H, W, C)`` of uint8 / uint16 (then the bit depth
+            is the array's: huge images need no float copy).
         like: the image this one was made from; ``bit_depth``, ``alpha`` (when its size
             matches), ``icc_profile`` and ``exif`` default to its values. Its file is never
             overwritten.
         bit_depth: 8 or 16; default that of ``like``, else 8. A 16-bit ``like`` written to an
             8-bit-only format gives 8 bits; asking for 16 explicitly there is an error.
         quality: 1..100, for JPEG and WebP.
-        alpha: float tensor ``(1, H, W)`` in ``[0, 1]``, or ``None``.
+        alpha: float tensor ``(1, H, W)`` in ``[0, 1]``, an integer array ``(H, W)`` of the
+            pixels' dtype, or ``None``.
         icc_profile: ICC profile bytes to embed.
         exif: EXIF block (as in :attr:`Image.exif`).
         overwrite: replace an existing file (never ``like``'s own file).
@@ -421,16 +444,30 @@ def write_image(
     """
     file = Path(path)
     fmt = _suffix_format(file)
-    _check_chw(pixels, "pixels")
-    if pixels.shape[0] not in (1, 3):
+    integer = isinstance(pixels, np.ndarray)
+    if integer:
+        if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim != 3:
+            raise ShapeError(
+                f"an array of pixels must be (H, W, C) uint8 or uint16, got {pixels.shape} "
+                f"{pixels.dtype}; pass float images as (C, H, W) tensors"
+            )
+        array_depth = 8 if pixels.dtype == np.uint8 else 16
+        if bit_depth is not None and bit_depth != array_depth:
+            raise ConfigError(f"bit_depth {bit_depth} contradicts the {pixels.dtype} array")
+        bit_depth = array_depth
+        channels, size = pixels.shape[2], pixels.shape[:2]
+    else:
+        _check_chw(pixels, "pixels")
+        channels, size = pixels.shape[0], tuple(pixels.shape[1:])
+    if channels not in (1, 3):
         raise ShapeError(
-            f"pixels must have 1 (gray) or 3 (RGB) channels, got {pixels.shape[0]}; pass "
+            f"pixels must have 1 (gray) or 3 (RGB) channels, got {channels}; pass "
             "the alpha channel through alpha="
         )
     if like is not None:
         bit_depth_default = like.bit_depth
         if alpha is None and like.alpha is not None:
-            if like.alpha.shape[1:] == pixels.shape[1:]:
+            if tuple(like.alpha.shape[1:]) == size:
                 alpha = like.alpha
             else:
                 logger.warning("%s: alpha of %s has another size; not written", file, like.path)
@@ -449,12 +486,17 @@ def write_image(
         )
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ConfigError(f"quality must be an integer in 1..100, got {quality!r}")
-    if alpha is not None:
-        _check_chw(alpha, "alpha")
-        if alpha.shape[0] != 1 or alpha.shape[1:] != pixels.shape[1:]:
+    if isinstance(alpha, np.ndarray):
+        if alpha.shape != size or alpha.dtype != (np.uint8 if bit_depth == 8 else np.uint16):
             raise ShapeError(
-                f"alpha must have shape (1, {pixels.shape[1]}, {pixels.shape[2]}), "
-                f"got {tuple(alpha.shape)}"
+                f"an alpha array must be ({size[0]}, {size[1]}) of the pixels' dtype, got "
+                f"{alpha.shape} {alpha.dtype}"
+            )
+    elif alpha is not None:
+        _check_chw(alpha, "alpha")
+        if alpha.shape[0] != 1 or tuple(alpha.shape[1:]) != size:
+            raise ShapeError(
+                f"alpha must have shape (1, {size[0]}, {size[1]}), got {tuple(alpha.shape)}"
             )
         if fmt in ("JPEG", "BMP"):
             logger.warning("%s: %s has no alpha channel; alpha not written", file, fmt)
@@ -468,16 +510,16 @@ def write_image(
 
     needs_tifffile = bit_depth == 16 and fmt == "TIFF"
     tifffile = import_tifffile(file, "writing a 16-bit TIFF") if needs_tifffile else None
-    values = to_integer(pixels, bit_depth)
-    if alpha is not None:
+    values = pixels if integer else to_integer(pixels, bit_depth)
+    if isinstance(alpha, np.ndarray):
+        values = np.concatenate([values, alpha[..., None]], axis=2)
+    elif alpha is not None:
         values = np.concatenate([values, to_integer(alpha, bit_depth)], axis=2)
     with atomic_path(file) as tmp:
         if bit_depth == 16 and fmt == "PNG":
             tmp.write_bytes(encode_png16(values, icc_profile, exif))
         elif bit_depth == 16:
-            write_tiff16(
-                tifffile, tmp, values, alpha is not None, pixels.shape[0] == 3, icc_profile
-            )
+            write_tiff16(tifffile, tmp, values, alpha is not None, channels == 3, icc_profile)
         else:
             save_with_pillow(tmp, values, fmt, quality, icc_profile, exif)
     return file
