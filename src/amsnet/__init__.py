@@ -18,6 +18,9 @@ from typing import Any, TYPE_CHECKING
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "denoise": "amsnet.api",
+    "fit": "amsnet.api",
+    "load": "amsnet.api",
     "AMSNet": "amsnet.methods",
     "APBSN": "amsnet.methods",
     "LossOutput": "amsnet.methods",
@@ -46,13 +49,17 @@ __all__ = [
     "build_method",
     "convert_official",
     "create_net",
+    "denoise",
+    "fit",
     "list_nets",
     "list_presets",
+    "load",
     "load_pretrained",
     "save_pretrained",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from amsnet.api import denoise, fit, load
     from amsnet.build import build_method
     from amsnet.checkpoint import load_pretrained, save_pretrained
     from amsnet.compat.official import convert_official

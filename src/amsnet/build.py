@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, TYPE_CHECKING
 
+import torch
 from torch import nn
 
-from amsnet.config import ModelConfig, NetConfig, validate
+from amsnet.config import ModelConfig, NetConfig, OptimizerConfig, validate
 from amsnet.errors import ConfigError
-from amsnet.methods import AMSNet, APBSN
+from amsnet.methods import AMSNet, APBSN, Supervised
 from amsnet.nets import create_net
 
-METHODS: dict[str, type[nn.Module]] = {"amsnet": AMSNet, "apbsn": APBSN}
+if TYPE_CHECKING:  # pragma: no cover
+    from amsnet.config import ExperimentConfig, TrainDataConfig
+    from amsnet.training.datasets import TrainingCrops
+    from amsnet.training.schedule import LearningRateSchedule
 
-Method = AMSNet | APBSN
+log = logging.getLogger(__name__)
+
+METHODS: dict[str, type[nn.Module]] = {"amsnet": AMSNet, "apbsn": APBSN, "supervised": Supervised}
+
+Method = AMSNet | APBSN | Supervised
 
 
 def build_net(config: NetConfig | Mapping[str, Any]) -> nn.Module:
@@ -53,3 +62,64 @@ def model_config(method: nn.Module) -> dict[str, Any]:
             "create_net(name, **kwargs) (or register it with amsnet.nets.register_net)"
         )
     return {"method": method.method_config(), "net": dict(net_config)}
+
+
+def build_optimizer(
+    parameters: Iterable[nn.Parameter], config: OptimizerConfig, device: torch.device
+) -> torch.optim.Optimizer:
+    """Adam or AdamW from a ``train.optimizer`` section.
+
+    The fused implementation is used where PyTorch has one for ``device`` (CUDA, and the CPU
+    since PyTorch 2.4): besides being faster it can skip a step on the device, which lets the
+    trainer drop steps with a non-finite loss without reading the loss back every step.
+
+    Args:
+        parameters: the trainable parameters.
+        config: name, lr, betas, weight_decay, eps.
+        device: where the parameters live.
+    """
+    cls = torch.optim.AdamW if config.name == "adamw" else torch.optim.Adam
+    trainable = [p for p in parameters if p.requires_grad]
+    if not trainable:
+        raise ConfigError("the model has no trainable parameters")
+    options: dict[str, Any] = {
+        "lr": config.lr,
+        "betas": tuple(config.betas),
+        "weight_decay": config.weight_decay,
+        "eps": config.eps,
+    }
+    try:
+        return cls(trainable, fused=True, **options)
+    except (RuntimeError, TypeError, ValueError) as error:
+        log.debug(
+            "no fused %s on %s (%s); using the default implementation", cls.__name__, device, error
+        )
+        return cls(trainable, **options)
+
+
+def build_schedule(config: ExperimentConfig) -> LearningRateSchedule:
+    """The learning-rate schedule of an experiment (:mod:`amsnet.training.schedule`)."""
+    from amsnet.training.schedule import LearningRateSchedule
+
+    return LearningRateSchedule(
+        config.train.schedule, config.train.optimizer.lr, config.train.steps
+    )
+
+
+def build_train_dataset(
+    config: TrainDataConfig, *, pd_factor: int, seed: int, with_clean: bool
+) -> TrainingCrops:
+    """The training crops of a ``data.train`` section (:mod:`amsnet.training.datasets`)."""
+    from amsnet.training.datasets import build_train_dataset as build
+
+    return build(config, pd_factor=pd_factor, seed=seed, with_clean=with_clean)
+
+
+def training_pd_factor(config: ExperimentConfig) -> int:
+    """The PD factor training crops must be a multiple of (1 without PD)."""
+    method = config.method
+    if method.name == "supervised":
+        return 1
+    if config.train.stage == "P" and getattr(method, "pd_factor_finetune", None):
+        return int(method.pd_factor_finetune)
+    return int(method.pd_factor_train)

@@ -10,6 +10,13 @@ requires) holds
 * ``amsnet.source`` (optional): where the weights came from (e.g. a converted checkpoint).
 
 No pickle is involved, so loading a file cannot run code.
+
+A *resume state* (``state.pt``, :func:`save_state` / :func:`load_state`) is separate: the
+optimiser, the step, the random-number states and the rest of what a training run needs to
+continue exactly. It is written with ``torch.save`` and read with
+``torch.load(weights_only=True)``, which accepts only tensors and plain containers, so reading
+it cannot run code either; everything in it is a tensor, a number, a string or a container of
+those (random-number states are stored as uint8 tensors).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from amsnet.build import build_method, Method, model_config
 from amsnet.errors import AmsnetError, CheckpointError
 
 FORMAT = "1"
+STATE_FORMAT = 1
 
 
 def save_pretrained(
@@ -133,12 +141,23 @@ def load_pretrained(path: str | os.PathLike[str], *, device: torch.device | str 
         method = build_method(header["config"])
     except AmsnetError as error:
         raise CheckpointError(f"{file}: the stored configuration is invalid: {error}") from None
+    load_weights(method, read_tensors(file), str(file))
+    return method.to(device).eval()
+
+
+def read_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file, on the CPU (the header is checked first).
+
+    Raises:
+        CheckpointError: as :func:`read_header`.
+    """
+    file = Path(path)
+    read_header(file)
     tensors: dict[str, torch.Tensor] = {}
     with safe_open(str(file), framework="pt", device="cpu") as handle:
         for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
             tensors[key] = handle.get_tensor(key)
-    load_weights(method, tensors, str(file))
-    return method.to(device).eval()
+    return tensors
 
 
 def load_weights(method: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
@@ -165,3 +184,53 @@ def load_weights(method: torch.nn.Module, tensors: dict[str, torch.Tensor], wher
             "incompatible tool"
         )
     method.load_state_dict(tensors, strict=True)
+
+
+def save_state(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write a training run's resume state atomically (a kill never leaves half a file).
+
+    Args:
+        state: plain data: tensors, numbers, strings, booleans, ``None`` and lists, tuples or
+            dicts of those (what ``torch.load(weights_only=True)`` reads back). The keys
+            ``format`` and ``version`` are added.
+        path: destination, normally ``RUN/state.pt``.
+
+    Returns:
+        The path written.
+    """
+    payload = {"format": STATE_FORMAT, "version": __version__, **state}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_state(
+    path: str | os.PathLike[str], *, map_location: torch.device | str = "cpu"
+) -> dict[str, Any]:
+    """Read a resume state written by :func:`save_state` (no code from the file runs).
+
+    Raises:
+        CheckpointError: missing file, not a state file, a state holding more than plain
+            data, or a state of another format.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(
+            f"resume state {file} does not exist; start the run without --resume, or give the "
+            "run folder that holds state.pt"
+        )
+    try:
+        state = torch.load(file, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt or unsafe files
+        raise CheckpointError(
+            f"{file} is not a readable resume state ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); it may be truncated or not "
+            "written by amsnet: resume from another run folder or start again"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(
+            f"{file} is a resume state of format {found!r}; this amsnet ({__version__}) reads "
+            f"format {STATE_FORMAT}: resume with the version that wrote it"
+        )
+    return state

@@ -1,16 +1,37 @@
-"""Validated configuration of methods and networks (pydantic; imports no torch).
+"""Validated configuration of methods, networks and training experiments (pydantic; no torch).
 
 Typos are errors (``extra="forbid"``), values are range-checked, and every error says which key
 to change. The same models validate YAML files, command-line overrides, checkpoint headers and
 the keyword arguments of :class:`amsnet.AMSNet` / :class:`amsnet.APBSN`.
+
+An experiment file (``amsnet train CONFIG``) has five sections, validated by
+:class:`ExperimentConfig`: ``experiment`` (name, seed, output folder), ``method`` (one of
+:class:`AMSNetConfig`, :class:`APBSNConfig`, :class:`SupervisedConfig`, chosen by ``name``),
+``net`` (:class:`NetConfig`), ``data`` (``train`` and optional ``val``) and ``train``
+(stage, steps, optimiser, schedule, precision, checkpoints). :func:`load_config` reads one,
+merges ``key.path=value`` overrides and validates the result; :func:`dump_config` writes the
+resolved file. Paths are kept as given (relative ones are relative to the working directory)
+and are not checked here: a missing folder is reported when the data is opened.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+    ValidationError,
+)
 
 from amsnet.errors import ConfigError
 
@@ -96,7 +117,18 @@ class APBSNConfig(_Strict):
     """The blind-spot network sees images multiplied by this (AP-BSN works in [0, 255])."""
 
 
-MethodConfig = Annotated[AMSNetConfig | APBSNConfig, Field(discriminator="name")]
+class SupervisedConfig(_Strict):
+    """A backbone trained on noisy/clean pairs with an L1 loss: the supervised ceiling.
+
+    Not a self-supervised method: it needs clean targets, so it shows how far a self-supervised
+    method trained on the same noisy images stays from what the same backbone reaches with
+    ground truth.
+    """
+
+    name: Literal["supervised"] = "supervised"
+
+
+MethodConfig = Annotated[AMSNetConfig | APBSNConfig | SupervisedConfig, Field(discriminator="name")]
 
 
 class NetConfig(BaseModel):
@@ -124,32 +156,479 @@ class ModelConfig(_Strict):
     net: NetConfig
 
 
+# -- experiments (amsnet train) ------------------------------------------------------------
+
+TrainDataKind = Literal["noisy_folder", "sidd_medium", "paired_folder", "synthetic_camera"]
+PairRule = Literal["polyu", "cc", "regex", "folders", "csv"]
+NoiseLevel = Literal["low", "medium", "high"]
+ValDataset = Literal["polyu", "cc", "folders", "sidd-val", "awgn", "camera"]
+Stage = Literal["B", "P"]
+Precision = Literal["auto", "off", "bf16", "fp16"]
+ScheduleName = Literal["cosine_restarts", "cosine", "step", "constant"]
+
+SKIMAGE_SOURCE = "skimage"
+"""``data.train.source`` / ``data.val.root`` value naming the photos bundled with scikit-image."""
+
+# Which optional keys of data.train each kind reads; a key set for another kind is an error,
+# because it would silently do nothing.
+_KIND_KEYS: dict[str, frozenset[str]] = {
+    "noisy_folder": frozenset({"root"}),
+    "sidd_medium": frozenset({"root", "strict"}),
+    "paired_folder": frozenset({"root", "clean_root", "rule", "noisy_pattern", "clean_pattern"}),
+    "synthetic_camera": frozenset({"source", "noise_level", "noise_seed"}),
+}
+_KIND_REQUIRED: dict[str, tuple[str, ...]] = {
+    "noisy_folder": ("root",),
+    "sidd_medium": ("root",),
+    "paired_folder": ("root",),
+    "synthetic_camera": ("source",),
+}
+
+
+class ExperimentSettings(_Strict):
+    """Name, seed and output folder of a training run."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """The run's name: its folder is ``output_dir/name`` unless ``--out`` gives another."""
+    seed: int = Field(0, ge=0)
+    """Seeds the initial weights, the crops and the masks; the same seed gives the same run."""
+    output_dir: str = "runs"
+    """Folder that holds the run folders."""
+
+
+class TrainDataConfig(_Strict):
+    """The training crops: where they come from and how they are cut.
+
+    ``kind``:
+
+    * ``noisy_folder``: the noisy images of ``root`` (sub-folders included), self-supervised
+      methods only;
+    * ``sidd_medium``: SIDD Medium sRGB at ``root`` (``SIDD_Medium_Srgb`` or its ``Data``); the
+      noisy images, plus their ground truth for ``method.name: supervised``;
+    * ``paired_folder``: noisy/clean pairs of ``root`` matched by ``rule`` (see
+      :class:`amsnet.data.pairs.PairedFolder`);
+    * ``synthetic_camera``: clean photos (the folder ``source``, or ``"skimage"`` for those
+      bundled with scikit-image) with synthetic camera noise of ``noise_level``, drawn once per
+      photo from ``noise_seed`` (the noisy set is fixed, like a real one).
+
+    Self-supervised methods only ever receive the noisy crops, whatever the kind.
+    """
+
+    kind: TrainDataKind
+    root: str | None = None
+    clean_root: str | None = None
+    """``paired_folder`` with ``rule: folders``: the folder of clean images."""
+    rule: PairRule = "folders"
+    noisy_pattern: str | None = None
+    clean_pattern: str | None = None
+    strict: bool = True
+    """``sidd_medium``: require the published 160-scene layout (``false`` for a partial copy)."""
+    source: str | None = None
+    noise_level: NoiseLevel = "medium"
+    noise_seed: int = Field(0, ge=0)
+    crop_size: int = Field(160, ge=1)
+    """Side of the square crops; a multiple of the method's PD factor."""
+    batch_size: int = Field(4, ge=1)
+    """Crops per step and per process (the global batch is this times the number of GPUs)."""
+    workers: int = Field(2, ge=0)
+    """DataLoader worker processes (0: load in the training process)."""
+    cache_dir: str | None = None
+    """Decode every image once into a memory-mapped file in this folder (large datasets)."""
+    flips: bool = True
+    """Random horizontal and vertical flips (official AMSNet augmentation)."""
+    rotate: bool = False
+    """Random quarter turns; with ``flips`` this is AP-BSN's augmentation (all 8 orientations,
+    equally likely)."""
+    sampling: Literal["area", "uniform"] = "area"
+    """How a crop picks its image: proportionally to the image's area, or uniformly."""
+    crops_per_epoch: int = Field(10_000, ge=1)
+    """Length of an epoch, used in crop seeds and in the logged epoch number only."""
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> TrainDataConfig:
+        for key in _KIND_REQUIRED[self.kind]:
+            if getattr(self, key) is None:
+                raise ValueError(f"data.train.kind {self.kind} needs data.train.{key}")
+        used = _KIND_KEYS[self.kind]
+        for key in sorted(set().union(*_KIND_KEYS.values()) - used):
+            # A default value is harmless (and is what a dumped configuration holds).
+            if getattr(self, key) != type(self).model_fields[key].default:
+                users = sorted(k for k, keys in _KIND_KEYS.items() if key in keys)
+                raise ValueError(
+                    f"data.train.{key} is only read by kind {' / '.join(users)}, not by "
+                    f"{self.kind}; remove it or change data.train.kind"
+                )
+        if self.kind == "paired_folder":
+            if self.rule == "folders" and self.clean_root is None:
+                raise ValueError(
+                    "data.train.rule folders needs data.train.clean_root, the folder of clean "
+                    "images with the same relative names as those in root"
+                )
+            if self.rule == "regex" and (self.noisy_pattern is None or self.clean_pattern is None):
+                raise ValueError(
+                    "data.train.rule regex needs noisy_pattern and clean_pattern, regular "
+                    "expressions with a group named key"
+                )
+        return self
+
+
+class ValDataConfig(_Strict):
+    """Validation pairs, a benchmark of :func:`amsnet.evaluate.load_pairs`, loaded once.
+
+    ``limit`` images are spread evenly over the *whole* set (the official AMSNet fit validates
+    on the first SIDD image's 32 blocks only). ``dataset: camera`` with ``root: skimage`` uses
+    photos bundled with scikit-image that the ``synthetic_camera`` training source does not use.
+    """
+
+    dataset: ValDataset
+    root: str
+    clean_root: str | None = None
+    """``folders``: the folder of clean images."""
+    sigma: float | None = Field(None, ge=0)
+    """``awgn``: noise standard deviation on the 0-255 scale."""
+    level: NoiseLevel = "medium"
+    """``camera``: the synthetic noise level."""
+    noise_seed: int = Field(0, ge=0)
+    """``awgn`` / ``camera``: seed of the synthetic noise (fixed per image)."""
+    limit: int | None = Field(None, ge=1)
+    """Validate on this many images spread over the whole set (``None``: all)."""
+    samples: int = Field(2, ge=0)
+    """Write ``noisy | denoised | clean`` crops of this many images at every validation."""
+    strict: bool = True
+    """``sidd-val``: require the published 40 x 32 blocks."""
+
+    @model_validator(mode="after")
+    def _check_dataset(self) -> ValDataConfig:
+        if self.dataset == "folders" and self.clean_root is None:
+            raise ValueError("data.val.dataset folders needs data.val.clean_root")
+        if self.dataset == "awgn" and self.sigma is None:
+            raise ValueError("data.val.dataset awgn needs data.val.sigma (0-255 scale), e.g. 25")
+        return self
+
+
+class DataConfig(_Strict):
+    """Training data and optional validation data."""
+
+    train: TrainDataConfig
+    val: ValDataConfig | None = None
+
+
+class OptimizerConfig(_Strict):
+    """Adam or AdamW (the paper: AdamW, lr 1e-4, betas (0.9, 0.999), no weight decay)."""
+
+    name: Literal["adamw", "adam"] = "adamw"
+    lr: float = Field(1e-4, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+    eps: float = Field(1e-8, gt=0)
+
+    @model_validator(mode="after")
+    def _check_betas(self) -> OptimizerConfig:
+        if not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise ValueError(f"train.optimizer.betas must lie in [0, 1), got {self.betas}")
+        return self
+
+
+class ScheduleConfig(_Strict):
+    """The learning rate as a function of the step (see :mod:`amsnet.training.schedule`).
+
+    * ``constant``: ``lr`` throughout;
+    * ``cosine``: one cosine decay from ``lr`` to ``min_lr`` over the run;
+    * ``cosine_restarts``: cosine decays of ``period`` steps, each restart's period
+      ``period_mult`` times the previous one (PyTorch's ``CosineAnnealingWarmRestarts``
+      stepped every iteration: ``T_0 = period``, ``T_mult = period_mult``);
+    * ``step``: multiplied by ``gamma`` every ``step_size`` steps.
+
+    ``warmup_steps`` ramps the rate linearly from ``lr / warmup_steps`` up to the schedule.
+    """
+
+    name: ScheduleName = "constant"
+    period: int | None = Field(None, ge=1)
+    period_mult: int = Field(1, ge=1)
+    min_lr: float = Field(0.0, ge=0)
+    step_size: int | None = Field(None, ge=1)
+    gamma: float = Field(0.1, gt=0, le=1)
+    warmup_steps: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_fields(self) -> ScheduleConfig:
+        if self.name == "cosine_restarts" and self.period is None:
+            raise ValueError("train.schedule cosine_restarts needs period (steps per cycle)")
+        if self.name == "step" and self.step_size is None:
+            raise ValueError("train.schedule step needs step_size (steps between decays)")
+        return self
+
+
+class TrainConfig(_Strict):
+    """How long and how to optimise, and what to write when."""
+
+    stage: Stage = "B"
+    """``B``: the method's training loss (AMSNet's L_m, AP-BSN's L1, supervised L1); ``P``:
+    AMSNet's fine-tuning loss L_t (AMSNet-P), normally from stage-B weights (``init``)."""
+    steps: int = Field(ge=1)
+    """Optimisation steps of the whole run (resuming continues up to this number)."""
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    grad_clip: float | None = Field(None, gt=0)
+    """Clip the gradient norm to this value (``None``: no clipping)."""
+    amp: Precision = "auto"
+    """Mixed precision on CUDA: ``auto`` = bfloat16 where supported, else float16 with loss
+    scaling; always float32 on other devices."""
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+    """Keep an exponential moving average of the weights (e.g. 0.999); validation and the
+    saved weights then use it."""
+    init: str | None = None
+    """A ``.safetensors`` weights file to start from (stage P: the stage-B weights)."""
+    log_every: int = Field(50, ge=1)
+    """Steps between log lines / CSV rows (and between checks of the loss on the host)."""
+    val_every: int = Field(1000, ge=1)
+    """Steps between validations (needs ``data.val``)."""
+    checkpoint_every: int = Field(1000, ge=1)
+    """Steps between writes of ``last.safetensors`` and the resume state ``state.pt``."""
+    max_bad_steps: int = Field(20, ge=1)
+    """Stop when the loss was not finite for this many steps in a row."""
+    device: str = "auto"
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (under torchrun: one GPU per rank)."""
+    tensorboard: bool = True
+    """Also write TensorBoard logs when the ``tensorboard`` package is installed."""
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_from_yaml_boolean(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted off / on as a boolean.
+        if isinstance(value, bool):
+            return "auto" if value else "off"
+        return value
+
+
+class ExperimentConfig(_Strict):
+    """A whole training experiment: what ``amsnet train CONFIG`` reads."""
+
+    experiment: ExperimentSettings = ExperimentSettings()
+    method: MethodConfig
+    net: NetConfig
+    data: DataConfig
+    train: TrainConfig
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ExperimentConfig:
+        method = self.method
+        crop = self.data.train.crop_size
+        if isinstance(method, SupervisedConfig):
+            if self.data.train.kind == "noisy_folder":
+                raise ValueError(
+                    "method supervised trains on noisy/clean pairs but data.train.kind "
+                    "noisy_folder has no clean images; use sidd_medium, paired_folder or "
+                    "synthetic_camera"
+                )
+            if self.train.stage == "P":
+                raise ValueError(
+                    "train.stage P (fine-tuning with L_t) exists only for method amsnet; set "
+                    "train.stage: B"
+                )
+            return self
+        if self.train.stage == "P" and not isinstance(method, AMSNetConfig):
+            raise ValueError(
+                f"train.stage P (fine-tuning with L_t) exists only for method amsnet, not "
+                f"{method.name}; set method.name: amsnet or train.stage: B"
+            )
+        factor, key = method.pd_factor_train, "pd_factor_train"
+        finetune = self.train.stage == "P" and isinstance(method, AMSNetConfig)
+        if finetune and method.pd_factor_finetune is not None:
+            factor, key = method.pd_factor_finetune, "pd_factor_finetune"
+        if crop % factor:
+            lower = crop - crop % factor
+            raise ValueError(
+                f"data.train.crop_size {crop} is not a multiple of method.{key} {factor}; "
+                f"use {lower or factor} or {lower + factor}"
+            )
+        return self
+
+    def weights_config(self) -> ModelConfig:
+        """The ``method`` and ``net`` sections: what a weights file stores."""
+        return ModelConfig(method=self.method, net=self.net)
+
+
 def validate(model: type[BaseModel], data: Any, where: str) -> Any:
     """Validate ``data`` against ``model``; raise :class:`ConfigError` naming ``where``."""
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        known = _field_names(model)
-        raise ConfigError(f"invalid configuration in {where}:\n{_describe(error, known)}") from None
+        raise ConfigError(f"invalid configuration in {where}:\n{_describe(error, model)}") from None
 
 
-def _field_names(model: type[BaseModel]) -> set[str]:
-    """Every field name of ``model`` and of the config models nested in it."""
-    names: set[str] = set()
-    for candidate in (model, AMSNetConfig, APBSNConfig, ModelConfig):
-        names.update(candidate.model_fields)
-    return names
+def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read an experiment YAML file, apply ``key.path=value`` overrides, validate.
+
+    Args:
+        path: the YAML file.
+        overrides: strings such as ``"train.optimizer.lr=1e-5"`` or
+            ``"data.train.root=/data/SIDD"``; the value is read as a YAML scalar or list
+            (``null``, ``true``, ``3``, ``[0.9, 0.99]``), missing sections are created.
+
+    Returns:
+        The validated :class:`ExperimentConfig`.
+
+    Raises:
+        ConfigError: a missing or unreadable file, a malformed override, or an invalid
+            configuration (unknown keys name the accepted ones and the closest match).
+
+    Example:
+        >>> load_config("configs/cpu/amsnet.yaml", ["train.steps=10"])  # doctest: +SKIP
+    """
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist; check the path")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read the config file {file} ({error})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{file} must hold a mapping with the sections experiment, method, net, data and "
+            f"train; found {type(data).__name__}"
+        )
+    where = str(file)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        where += f" with overrides {list(overrides)}"
+    return validate(ExperimentConfig, data, where)
 
 
-def _describe(error: ValidationError, known: set[str]) -> str:
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``data`` with every ``key.path=value`` override merged in.
+
+    Raises:
+        ConfigError: an override without ``=`` or with an empty key, or a path that goes
+            through a value that is not a section.
+
+    Example:
+        >>> apply_overrides({"train": {"steps": 5}}, ["train.steps=7", "train.amp=bf16"])
+        {'train': {'steps': 7, 'amp': 'bf16'}}
+    """
+    import copy
+
+    import yaml
+
+    merged = copy.deepcopy(data)
+    for override in overrides:
+        key, separator, text = override.partition("=")
+        parts = key.strip().split(".")
+        if not separator or not all(parts):
+            raise ConfigError(
+                f"override {override!r} must look like section.key=value, e.g. "
+                "train.optimizer.lr=1e-5"
+            )
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as error:
+            raise ConfigError(
+                f"override {override!r}: the value is not valid YAML ({error})"
+            ) from None
+        section = merged
+        for depth, part in enumerate(parts[:-1]):
+            child = section.get(part)
+            if child is None:
+                child = section[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(
+                    f"override {override!r}: {where} is a value ({child!r}), not a section"
+                )
+            section = child
+        section[parts[-1]] = value
+    return merged
+
+
+def dump_config(config: ExperimentConfig, path: str | os.PathLike[str]) -> Path:
+    """Write the resolved configuration (every default filled in) as YAML, atomically."""
+    import yaml
+
+    from amsnet.atomic import atomic_path
+
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, unions, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _models_in(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    return []
+
+
+def _model_at(model: type[BaseModel], location: Sequence[Any]) -> type[BaseModel] | None:
+    """The model that the error location ``location`` (without the key itself) points into.
+
+    A discriminated union adds its tag to the location (``method.amsnet.num_mask``); the tag
+    picks the member whose ``name`` default it is.
+    """
+    current: type[BaseModel] | None = model
+    candidates: list[type[BaseModel]] = []
+    for part in location:
+        if candidates:
+            tagged = [m for m in candidates if m.model_fields.get("name") is not None]
+            chosen = [m for m in tagged if m.model_fields["name"].default == part]
+            current, candidates = (chosen[0], []) if chosen else (None, [])
+            if current is not None:
+                continue
+        if current is None or part not in current.model_fields:
+            return None
+        found = _models_in(current.model_fields[part].annotation)
+        if len(found) == 1:
+            current = found[0]
+        elif found:
+            current, candidates = None, found
+        else:
+            return None
+    return current
+
+
+def _describe(error: ValidationError, model: type[BaseModel]) -> str:
     lines = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"]) or "(top level)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             key = str(item["loc"][-1])
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            message = f"unknown key {key!r}{hint}"
+            owner = _model_at(model, item["loc"][:-1])
+            accepted = sorted(owner.model_fields) if owner is not None else []
+            close = difflib.get_close_matches(key, accepted or sorted(_ALL_FIELDS), n=1)
+            message = f"unknown key {key!r}"
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+            if accepted:
+                message += f" Accepted keys: {', '.join(accepted)}"
         lines.append(f"  {location}: {message}")
     return "\n".join(lines)
+
+
+_ALL_FIELDS: frozenset[str] = frozenset(
+    name
+    for candidate in (
+        AMSNetConfig,
+        APBSNConfig,
+        SupervisedConfig,
+        ModelConfig,
+        ExperimentConfig,
+        ExperimentSettings,
+        TrainDataConfig,
+        ValDataConfig,
+        DataConfig,
+        OptimizerConfig,
+        ScheduleConfig,
+        TrainConfig,
+    )
+    for name in candidate.model_fields
+)

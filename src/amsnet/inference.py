@@ -1,12 +1,55 @@
-"""Loading a model for inference: weights file -> method on the best device, ready to run."""
+"""Denoising images of any size: whole, or in overlapping tiles within a memory budget.
+
+* :func:`load_for_inference`: weights file -> model on the best device, fastest memory format.
+* :func:`denoise_image`: one image ``(C, H, W)`` (a float tensor, or the integer array a file
+  decodes to, so that huge photos never exist as a float copy) -> the denoised float image.
+  Large images are cut into tiles aligned to the PD factor and the backbone's multiple, with
+  overlaps blended by a smooth window (:mod:`amsnet.ops.tiling`); the tile size is chosen from
+  a memory budget and a measurement of the model's memory per pixel; on a CUDA out-of-memory
+  error the tiles are halved and the image is started again.
+
+Every random choice (masks, R3 replacements) is keyed to the absolute pixel position and the
+seed (:class:`amsnet.ops.masks.PixelKey`), so a tiled result equals the untiled one except for
+the backbone's behaviour at tile borders, which the blending hides, and the result is the same
+on every device. (AMSNet's ``"balanced"`` partition cannot be keyed; it draws per tile.)
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
 
 from amsnet.build import Method
 from amsnet.checkpoint import load_pretrained
+from amsnet.data.io import as_rgb, from_integer
+from amsnet.errors import ConfigError
+from amsnet.methods import AMSNet
+from amsnet.ops.masks import PixelKey
+from amsnet.ops.tiling import blend_window, Tile, tile_grid
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OVERLAP = 64
+"""Pixels shared by neighbouring tiles (the blend ramps over them)."""
+
+CPU_MEMORY_BUDGET = 1 << 30
+"""Default bytes for a tile's working memory on the CPU (1 GiB): with the image buffers and
+the interpreter, a 6000x4000 photo stays under 2 GiB of resident memory."""
+
+FALLBACK_BYTES_PER_PIXEL = 16 * 1024
+"""Used where the memory per pixel cannot be measured (not Linux, not CUDA): about twice what
+the paper's UNet needs."""
+
+Source = torch.Tensor | np.ndarray
+Progress = Callable[[int, int], None]
 
 
 def load_for_inference(weights: str | os.PathLike[str], device: str = "auto") -> Method:
@@ -23,3 +66,227 @@ def load_for_inference(weights: str | os.PathLike[str], device: str = "auto") ->
     target = resolve_device(device)
     tune_cpu_allocator()
     return prepare_for_inference(load_pretrained(weights, device=target), target)
+
+
+def tile_alignment(method: Method) -> int:
+    """The multiple every tile origin and size should have: no tile then needs padding.
+
+    AMSNet: PD factor times the backbone's multiple (for inference and for R3's factor);
+    AP-BSN: its PD factor (DBSNl accepts any size).
+    """
+    multiple = int(getattr(method.backbone, "size_multiple", 1))
+    s = method.settings
+    if isinstance(method, AMSNet):
+        return math.lcm(s.pd_factor_eval * multiple, s.pd_factor_refine * multiple)
+    return s.pd_factor_eval * multiple
+
+
+@dataclass
+class TilePlan:
+    """How an image will be cut: ``tile`` is ``None`` for the whole image at once."""
+
+    tile: int | None
+    overlap: int
+    align: int
+    bytes_per_pixel: float
+
+
+def plan_tiles(
+    method: Method,
+    height: int,
+    width: int,
+    *,
+    refine: bool = False,
+    tile: int | str | None = "auto",
+    overlap: int = DEFAULT_OVERLAP,
+    memory_budget: int | None = None,
+    bytes_per_pixel: float | None = None,
+) -> TilePlan:
+    """Choose the tile size for an image of ``height x width``.
+
+    Args:
+        method: the model (on its device).
+        height: image height.
+        width: image width.
+        refine: R3 will run (it is run one pass at a time inside a tile, so its memory per
+            pixel is about that of the base pass).
+        tile: ``"auto"`` (from the budget), an integer size (rounded down to the alignment),
+            or ``None``/``0`` for no tiling.
+        overlap: pixels shared by neighbouring tiles.
+        memory_budget: bytes a tile may use (default: 1 GiB on the CPU, 60% of the free GPU
+            memory on CUDA).
+        bytes_per_pixel: the model's working memory per pixel, if already measured
+            (:func:`measure_bytes_per_pixel`).
+    """
+    align = tile_alignment(method)
+    overlap = int(math.ceil(overlap / align) * align) if overlap else 0
+    if tile in (None, 0):
+        return TilePlan(None, overlap, align, 0.0)
+    if tile != "auto":
+        size = max(align, int(tile) // align * align)
+        if size <= overlap:
+            raise ConfigError(f"tile size {tile} must be larger than the overlap {overlap}")
+        fits = size >= height and size >= width
+        return TilePlan(None if fits else size, overlap, align, 0.0)
+    device = next(method.parameters()).device
+    cost = bytes_per_pixel or measure_bytes_per_pixel(method, refine=refine)
+    budget = memory_budget or _default_budget(device)
+    if height * width * cost <= budget:
+        return TilePlan(None, overlap, align, cost)
+    side = int(math.sqrt(budget / cost)) // align * align
+    side = max(side, overlap + align, 2 * align)
+    return TilePlan(side, overlap, align, cost)
+
+
+def measure_bytes_per_pixel(method: Method, *, refine: bool = False) -> float:
+    """The model's peak working memory per input pixel, measured on a small probe tile.
+
+    CUDA: the allocator's peak; Linux CPU: the process's peak resident size (reset before the
+    probe through ``/proc/self/clear_refs``); elsewhere :data:`FALLBACK_BYTES_PER_PIXEL`.
+    Measure right after loading the model: memory freed earlier and still held by the
+    allocator would hide part of the probe's need.
+    """
+    device = next(method.parameters()).device
+    align = tile_alignment(method)
+    side = max(2 * align, math.ceil(128 / align) * align)
+    probe = torch.rand(1, 3, side, side, device=device)
+
+    def run() -> None:
+        method.denoise(probe, refine=refine, refine_batch=1)
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        run()
+        torch.cuda.synchronize(device)
+        used = torch.cuda.max_memory_allocated(device) - before
+    elif device.type == "cpu" and sys.platform.startswith("linux"):
+        before = _resident_bytes("VmRSS")
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")
+        except OSError:
+            return FALLBACK_BYTES_PER_PIXEL
+        run()
+        used = _resident_bytes("VmHWM") - before
+    else:
+        return FALLBACK_BYTES_PER_PIXEL
+    # Never below a floor: a probe served entirely from memory freed earlier reads as ~0.
+    return max(used / (side * side), 2048.0)
+
+
+def _resident_bytes(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _default_budget(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(0.6 * free)
+    return CPU_MEMORY_BUDGET
+
+
+def denoise_image(
+    method: Method,
+    image: Source,
+    *,
+    refine: bool = False,
+    seed: int = 0,
+    plan: TilePlan | None = None,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """Denoise one image, tiled when ``plan`` says so.
+
+    Args:
+        method: the model, in eval mode on its device.
+        image: float tensor ``(C, H, W)`` in ``[0, 1]`` or integer array ``(H, W, C)``
+            (uint8 / uint16 as decoded from a file); ``C = 1`` (gray, processed as three equal
+            channels) or 3.
+        refine: apply R3.
+        seed: keys every random choice (with the pixel positions).
+        plan: from :func:`plan_tiles` (default: the whole image at once).
+        progress: ``progress(done, total)`` after each tile.
+
+    Returns:
+        Float32 ``(3, H, W)`` on the CPU, not clamped.
+    """
+    height, width = _size(image)
+    plan = plan or TilePlan(None, 0, tile_alignment(method), 0.0)
+    while True:
+        try:
+            return _denoise_tiles(method, image, refine, seed, plan, height, width, progress)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            current = plan.tile or max(height, width)
+            smaller = current // 2 // plan.align * plan.align
+            if smaller <= max(plan.overlap, plan.align):
+                raise
+            log.warning(
+                "CUDA out of memory with %d px tiles; retrying with %d px", current, smaller
+            )
+            plan = TilePlan(smaller, plan.overlap, plan.align, plan.bytes_per_pixel)
+
+
+def _size(image: Source) -> tuple[int, int]:
+    if isinstance(image, np.ndarray):
+        return int(image.shape[0]), int(image.shape[1])
+    return int(image.shape[-2]), int(image.shape[-1])
+
+
+def _region(image: Source, tile: Tile) -> torch.Tensor:
+    """The tile's pixels as a float32 RGB ``(3, h, w)`` tensor."""
+    rows = slice(tile.top, tile.top + tile.height)
+    columns = slice(tile.left, tile.left + tile.width)
+    if isinstance(image, np.ndarray):
+        return as_rgb(from_integer(image[rows, columns]))
+    return as_rgb(image[:, rows, columns].float())
+
+
+def _denoise_tiles(
+    method: Method,
+    image: Source,
+    refine: bool,
+    seed: int,
+    plan: TilePlan,
+    height: int,
+    width: int,
+    progress: Progress | None,
+) -> torch.Tensor:
+    device = next(method.parameters()).device
+
+    keyed = not (isinstance(method, AMSNet) and method.settings.partition != "uniform")
+    generator = torch.Generator(device=device).manual_seed(seed)
+
+    def run(region: torch.Tensor, tile: Tile) -> torch.Tensor:
+        batch = region[None].to(device)
+        # One R3 pass per backbone call inside tiles: memory like the base pass.
+        refine_batch = 1 if plan.tile is not None else None
+        key = PixelKey(seed, tile.top, tile.left) if keyed else None
+        out = method.denoise(
+            batch, generator=generator, refine=refine, refine_batch=refine_batch, pixel_key=key
+        )
+        return out[0].float().cpu()
+
+    if plan.tile is None:
+        whole = Tile(0, 0, height, width)
+        result = run(_region(image, whole), whole)
+        if progress is not None:
+            progress(1, 1)
+        return result
+    tiles = tile_grid(height, width, plan.tile, plan.overlap, plan.align)
+    output = torch.zeros(3, height, width)
+    weight = torch.zeros(1, height, width)
+    for done, tile in enumerate(tiles, start=1):
+        window = blend_window(tile, height, width, plan.overlap)
+        rows = slice(tile.top, tile.top + tile.height)
+        columns = slice(tile.left, tile.left + tile.width)
+        output[:, rows, columns].add_(run(_region(image, tile), tile).mul_(window))
+        weight[:, rows, columns].add_(window)
+        if progress is not None:
+            progress(done, len(tiles))
+    return output.div_(weight)

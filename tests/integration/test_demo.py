@@ -46,3 +46,31 @@ def test_demo_writes_results_report_and_models(tmp_path, photos):
 
 def test_demo_command_rejects_a_non_positive_budget(tmp_path):
     assert main(["demo", "--minutes", "0", "--output", str(tmp_path)]) == 1
+
+
+def test_report_renders_in_headless_chromium_with_every_image(tmp_path, photos):
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("headless Chromium is not installed (Debian package 'chromium')")
+    run_demo(tmp_path, minutes=0.1, images=photos, report=lambda line: None, device="cpu")
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--allow-file-access-from-files",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        (tmp_path / "report.html").as_uri(),
+    ]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+    assert 'data-images="loaded"' in dom, dom[-500:]

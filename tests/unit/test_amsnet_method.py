@@ -223,3 +223,28 @@ def test_neighbour_mean_fill_keeps_every_pixel_from_a_hiding_branch():
     out = method.denoise(noisy)
     same = torch.isclose(out, noisy)
     assert ((out == 0) | same).all() and same.float().mean() > 0.9
+
+
+@pytest.mark.parametrize("refine", [False, True])
+def test_pixel_keyed_tiles_reproduce_the_whole_image(refine):
+    """With position-keyed masks and a pointwise backbone (no spatial context), denoising a
+    tile gives exactly the whole image's pixels: tiling changes nothing but border effects."""
+    from amsnet.ops.masks import PixelKey
+
+    torch.manual_seed(0)
+    method = AMSNet(torch.nn.Conv2d(3, 3, 1), pd_factor_eval=2)
+    noisy = torch.rand(1, 3, 24, 32)
+    whole = method.denoise(noisy, pixel_key=PixelKey(9), refine=refine)
+    tile = method.denoise(noisy[..., 8:24, 12:32], pixel_key=PixelKey(9, 8, 12), refine=refine)
+    assert torch.allclose(tile, whole[..., 8:24, 12:32], atol=1e-6)
+    chunked = method.denoise(noisy, pixel_key=PixelKey(9), refine=refine, refine_batch=3)
+    assert torch.allclose(chunked, whole, atol=1e-6)
+
+
+def test_pixel_keyed_masks_need_the_uniform_partition():
+    from amsnet.ops.masks import PixelKey
+
+    with pytest.raises(ConfigError, match="uniform"):
+        AMSNet(Identity(), partition="balanced").denoise(
+            torch.rand(1, 3, 8, 8), pixel_key=PixelKey(0)
+        )

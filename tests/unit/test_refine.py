@@ -9,7 +9,7 @@ from amsnet.errors import ShapeError
 from amsnet.ops.refine import random_replace_refine
 
 
-def identity(batch: torch.Tensor) -> torch.Tensor:
+def identity(batch: torch.Tensor, passes: range) -> torch.Tensor:
     return batch
 
 
@@ -41,8 +41,9 @@ def test_mask_is_shared_over_channels_only_in_amsnet_form(per_channel):
 def test_all_passes_run_in_one_batched_call():
     calls = []
 
-    def network(batch):
+    def network(batch, passes):
         calls.append(batch.shape[0])
+        assert len(passes) * 2 == batch.shape[0]
         return batch
 
     noisy = torch.rand(2, 3, 8, 8)
@@ -60,7 +61,7 @@ def test_passes_per_call_does_not_change_the_result_on_cpu():
     def run(chunk):
         g = torch.Generator().manual_seed(3)
         return random_replace_refine(
-            noisy, denoised, torch.sin, generator=g, passes=8, passes_per_call=chunk
+            noisy, denoised, lambda x, _: torch.sin(x), generator=g, passes=8, passes_per_call=chunk
         )
 
     assert torch.allclose(run(None), run(3), atol=1e-6)
@@ -84,3 +85,31 @@ def test_bad_arguments_raise():
         random_replace_refine(x, x, identity, generator=g, passes=0)
     with pytest.raises(ShapeError, match="ratio"):
         random_replace_refine(x, x, identity, generator=g, ratio=1.5)
+
+
+def test_pixel_keyed_masks_depend_on_position_not_on_tiles_or_chunks():
+    from amsnet.ops.masks import PixelKey
+
+    noisy, denoised = torch.ones(1, 3, 16, 20), torch.zeros(1, 3, 16, 20)
+
+    def masks(x, key, chunk=None):
+        return random_replace_refine(
+            x, torch.zeros_like(x), identity, pixel_key=key, passes=4, passes_per_call=chunk
+        )
+
+    whole = masks(noisy, PixelKey(3))
+    assert torch.equal(whole, masks(noisy, PixelKey(3), chunk=1))
+    tile = masks(noisy[..., 4:12, 8:20], PixelKey(3, top=4, left=8))
+    assert torch.equal(tile, whole[..., 4:12, 8:20])
+    assert not torch.equal(whole, masks(noisy, PixelKey(4)))
+    assert 0.08 < whole.mean() < 0.24 and denoised.sum() == 0
+
+
+def test_exactly_one_source_of_randomness():
+    from amsnet.ops.masks import PixelKey
+
+    x = torch.rand(1, 3, 4, 4)
+    with pytest.raises(ShapeError, match="exactly one"):
+        random_replace_refine(x, x, identity)
+    with pytest.raises(ShapeError, match="exactly one"):
+        random_replace_refine(x, x, identity, generator=torch.Generator(), pixel_key=PixelKey(0))

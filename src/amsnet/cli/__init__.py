@@ -8,10 +8,20 @@ import sys
 from collections.abc import Sequence
 
 from amsnet import __version__
-from amsnet.cli import convert, demo, evaluate, info, nets, submit
+from amsnet.cli import (
+    convert,
+    demo,
+    denoise,
+    evaluate,
+    finetune,
+    info,
+    nets,
+    submit,
+    train,
+)
 from amsnet.errors import AmsnetError
 
-COMMANDS = (demo, nets, convert, info, evaluate, submit)
+COMMANDS = (denoise, demo, nets, convert, info, evaluate, submit, train, finetune)
 
 
 def build_parser() -> argparse.ArgumentParser:

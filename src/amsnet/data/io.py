@@ -74,6 +74,7 @@ __all__ = [
     "read_image",
     "read_integer_image",
     "restore_channels",
+    "rgb_to_integer",
     "to_integer",
     "to_uint8",
     "to_uint16",
@@ -245,6 +246,23 @@ def from_uint16(array: np.ndarray) -> torch.Tensor:
         found = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
         raise ShapeError(f"from_uint16 expects a uint16 numpy array, got {found}")
     return from_integer(array)
+
+
+def rgb_to_integer(rgb: torch.Tensor, channels: int, bit_depth: int) -> np.ndarray:
+    """A float RGB result ``(3, H, W)`` -> integer ``(H, W, channels)``, a band at a time.
+
+    ``channels = 1`` takes the mean of the three channels (see :func:`restore_channels`).
+    Converting bands of rows keeps the float temporaries small (a 6000x4000 photo is never
+    copied whole as float again).
+    """
+    height, width = rgb.shape[1:]
+    out = np.empty((height, width, channels), dtype=np.uint8 if bit_depth == 8 else np.uint16)
+    for top in range(0, height, 256):
+        band = rgb[:, top : top + 256]
+        if channels == 1:
+            band = band.double().mean(dim=0, keepdim=True).float()
+        out[top : top + 256] = to_integer(band, bit_depth)
+    return out
 
 
 def as_rgb(pixels: torch.Tensor) -> torch.Tensor:

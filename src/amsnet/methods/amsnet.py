@@ -24,13 +24,18 @@ import torch
 from torch import nn
 
 from amsnet.config import AMSNetConfig, validate
+from amsnet.errors import ConfigError
 from amsnet.losses import colour_consistency, l1, masked_l1, total_variation
 from amsnet.methods.base import constructor_arguments, default_generator, eval_mode, LossOutput
 from amsnet.ops.checks import check_bchw
-from amsnet.ops.masks import hidden_masks, hide, random_partition
+from amsnet.ops.masks import hidden_masks, hide, keyed_partition, PixelKey, random_partition
 from amsnet.ops.padding import crop, pad, pad_to_multiple, Padding
 from amsnet.ops.pixel_shuffle import pd_down, pd_up
-from amsnet.ops.refine import random_replace_refine
+from amsnet.ops.refine import (
+    random_replace_refine,
+    REFINE_PARTITION_STREAM,
+    refine_streams,
+)
 
 
 class AMSNet(nn.Module):
@@ -130,14 +135,21 @@ class AMSNet(nn.Module):
         return pd_down(padded, factor), padding
 
     def masked_denoise(
-        self, noisy: torch.Tensor, factor: int, generator: torch.Generator
+        self,
+        noisy: torch.Tensor,
+        factor: int,
+        masks: torch.Generator | PixelKey,
+        streams: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """All k branches at PD stride ``factor``: the paper's I_DN (differentiable).
 
         Args:
             noisy: ``(B, C, H, W)`` in ``[0, 1]``, any H and W.
             factor: PD stride (``pd_factor_eval`` for inference, 1 inside R3).
-            generator: source of the random partition.
+            masks: a generator to draw the partition from, or a :class:`PixelKey` to key it
+                to absolute pixel positions (tiled inference).
+            streams: with a ``PixelKey``, ``(B,)`` ids that make the images' partitions
+                independent (default: the image numbers).
 
         Returns:
             ``(B, C, H, W)``: each pixel predicted by the branch(es) that hid it.
@@ -145,9 +157,14 @@ class AMSNet(nn.Module):
         k = self.settings.num_masks
         sub, padding = self._sub_images(noisy, factor)
         n, c, h, w = sub.shape
-        assignment = random_partition(
-            n, h, w, k, generator=generator, mode=self.settings.partition, device=noisy.device
-        )
+        if isinstance(masks, PixelKey):
+            if streams is None:
+                streams = torch.arange(noisy.shape[0], device=noisy.device)
+            assignment = keyed_partition(masks, streams, h, w, k, factor)
+        else:
+            assignment = random_partition(
+                n, h, w, k, generator=masks, mode=self.settings.partition, device=noisy.device
+            )
         inputs = self._hide(sub, self._visible(assignment))
         # One backbone call for all k branches: (k * N) images instead of a Python loop.
         outputs = self.backbone(inputs).reshape(k, n, c, h, w)
@@ -232,6 +249,8 @@ class AMSNet(nn.Module):
         *,
         generator: torch.Generator | None = None,
         refine: bool = False,
+        refine_batch: int | None = None,
+        pixel_key: PixelKey | None = None,
     ) -> torch.Tensor:
         """Denoise with all k branches at ``pd_factor_eval``, optionally refined by R3.
 
@@ -242,23 +261,43 @@ class AMSNet(nn.Module):
             generator: source of the partitions and R3 masks; ``None`` uses a fixed seed (0)
                 on the input's device, so the result is deterministic.
             refine: apply R3 (the "-E" variants).
+            refine_batch: run at most this many R3 passes per backbone call (default: all
+                at once); lower it to bound memory. The random draws then come in another
+                order, so the result differs by a draw (not in distribution).
+            pixel_key: key every random choice to absolute pixel positions instead of drawing
+                it from ``generator`` (:class:`amsnet.ops.masks.PixelKey`): the result then
+                does not depend on tiling, chunking or device. Needs ``partition="uniform"``.
 
         Returns:
             Denoised ``(B, C, H, W)`` (not clamped).
         """
         check_bchw(noisy, "noisy")
-        g = generator if generator is not None else default_generator(noisy.device)
         s = self.settings
+        if pixel_key is not None and s.partition != "uniform":
+            raise ConfigError(
+                "pixel-keyed masks (tiled inference) need partition='uniform'; a balanced "
+                "split needs the whole sub-image: denoise without tiles"
+            )
+        g = generator if generator is not None else default_generator(noisy.device)
+        masks: torch.Generator | PixelKey = pixel_key if pixel_key is not None else g
+        batch_size = noisy.shape[0]
+
+        def refine_fn(batch: torch.Tensor, passes: range) -> torch.Tensor:
+            streams = refine_streams(REFINE_PARTITION_STREAM, passes, batch_size, batch.device)
+            return self.masked_denoise(batch, s.pd_factor_refine, masks, streams)
+
         with torch.no_grad(), eval_mode(self.backbone):
-            denoised = self.masked_denoise(noisy, s.pd_factor_eval, g)
+            denoised = self.masked_denoise(noisy, s.pd_factor_eval, masks)
             if refine:
                 denoised = random_replace_refine(
                     noisy,
                     denoised,
-                    lambda batch: self.masked_denoise(batch, s.pd_factor_refine, g),
-                    generator=g,
+                    refine_fn,
+                    generator=None if pixel_key is not None else g,
+                    pixel_key=pixel_key,
                     passes=s.refine_passes,
                     ratio=s.refine_ratio,
+                    passes_per_call=refine_batch,
                     per_channel=False,
                 )
         return denoised

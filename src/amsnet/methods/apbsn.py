@@ -21,6 +21,7 @@ from amsnet.config import APBSNConfig, validate
 from amsnet.losses import l1
 from amsnet.methods.base import constructor_arguments, default_generator, eval_mode, LossOutput
 from amsnet.ops.checks import check_bchw
+from amsnet.ops.masks import PixelKey
 from amsnet.ops.padding import crop, pad, pad_to_multiple
 from amsnet.ops.pixel_shuffle import pd_mosaic_down, pd_mosaic_up
 from amsnet.ops.refine import random_replace_refine
@@ -112,6 +113,8 @@ class APBSN(nn.Module):
         *,
         generator: torch.Generator | None = None,
         refine: bool = False,
+        refine_batch: int | None = None,
+        pixel_key: PixelKey | None = None,
     ) -> torch.Tensor:
         """PD-2 blind-spot denoising, optionally refined by AP-BSN's R3.
 
@@ -119,6 +122,9 @@ class APBSN(nn.Module):
             noisy: ``(B, C, H, W)`` in ``[0, 1]``, any H and W.
             generator: source of the R3 masks; ``None`` uses a fixed seed (0).
             refine: apply R3 (AP-BSN's reported setting, "AP-BSN + R3").
+            refine_batch: at most this many R3 passes per backbone call (default: all).
+            pixel_key: key R3's masks to absolute pixel positions instead of drawing them
+                from ``generator`` (tiled inference; see :class:`amsnet.ops.masks.PixelKey`).
 
         Returns:
             Denoised ``(B, C, H, W)`` (not clamped), always the input size (the official R3
@@ -133,10 +139,12 @@ class APBSN(nn.Module):
                 denoised = random_replace_refine(
                     noisy,
                     denoised,
-                    self._full_resolution,
-                    generator=g,
+                    lambda batch, _passes: self._full_resolution(batch),
+                    generator=None if pixel_key is not None else g,
+                    pixel_key=pixel_key,
                     passes=s.refine_passes,
                     ratio=s.refine_ratio,
+                    passes_per_call=refine_batch,
                     per_channel=True,
                 )
         return denoised

@@ -43,6 +43,8 @@ class SelfSupervisedMethod(Protocol):
         *,
         generator: torch.Generator | None = None,
         refine: bool = False,
+        refine_batch: int | None = None,
+        pixel_key: Any = None,
     ) -> torch.Tensor:
         """Denoised images, same shape as ``noisy``; no gradients."""
         ...

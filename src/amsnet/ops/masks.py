@@ -19,6 +19,7 @@ All randomness comes from an explicit :class:`torch.Generator`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -125,3 +126,112 @@ def hide(images: torch.Tensor, visible: torch.Tensor, fill: MaskFill = "zero") -
     total = F.conv2d(kept, ring.expand(c, 1, 3, 3), padding=1, groups=c)
     count = F.conv2d(visible.to(images.dtype), ring, padding=1)
     return torch.where(visible, kept, total / count.clamp_min(1))
+
+
+# -- masks keyed to pixel positions ---------------------------------------------------------
+
+_MIX_1 = -49064778989728563  # 0xff51afd7ed558ccd as a signed 64-bit integer
+_MIX_2 = -4265267296055464877  # 0xc4ceb9fe1a85ec53
+_LOW_31 = (1 << 31) - 1
+_LOW_62 = (1 << 62) - 1
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    # MurmurHash3's 64-bit finaliser; the masks after the shifts make them logical shifts
+    # (torch shifts signed integers arithmetically) and products wrap around modulo 2**64.
+    x = x ^ ((x >> 33) & _LOW_31)
+    x = x * _MIX_1
+    x = x ^ ((x >> 33) & _LOW_31)
+    x = x * _MIX_2
+    return x ^ ((x >> 33) & _LOW_31)
+
+
+def coordinate_hash(key: int, *coordinates: torch.Tensor) -> torch.Tensor:
+    """Pseudo-random 62-bit integers that depend only on ``key`` and the coordinates.
+
+    The coordinates (int64 tensors, broadcast together) are folded in one after the other
+    through a 64-bit mixing function, so equal keys and coordinates give equal values on any
+    device and in any batch layout.
+
+    Returns:
+        int64 tensor of the broadcast shape, values in ``[0, 2**62)``.
+
+    Example:
+        >>> a = coordinate_hash(7, torch.arange(3))
+        >>> torch.equal(a[1:], coordinate_hash(7, torch.arange(1, 3)))
+        True
+    """
+    device = coordinates[0].device if coordinates else None
+    h = _mix(torch.tensor(int(key) & ((1 << 63) - 1), dtype=torch.int64, device=device))
+    for coordinate in coordinates:
+        h = _mix(h ^ coordinate.to(torch.int64))
+    return h & _LOW_62
+
+
+def uniform_from_hash(hashed: torch.Tensor) -> torch.Tensor:
+    """Map :func:`coordinate_hash` values to uniform floats in ``[0, 1)`` (float64)."""
+    return (hashed >> 9).to(torch.float64) * 2.0**-53
+
+
+@dataclass(frozen=True)
+class PixelKey:
+    """Randomness keyed to absolute pixel positions (for tiled inference).
+
+    With a ``PixelKey`` the mask of a pixel depends on ``key``, its position in the whole
+    image (``top``/``left`` give the tile's origin) and a per-use stream, never on the tile
+    it was processed in: a tiled result then equals the untiled one except for the
+    backbone's border effects. Only the ``"uniform"`` partition can be keyed this way (a
+    balanced split needs the whole sub-image at once).
+    """
+
+    key: int
+    top: int = 0
+    left: int = 0
+
+    def positions(
+        self, height: int, width: int, factor: int, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Absolute ``(rows, columns)`` of the pixels of PD sub-images.
+
+        For sub-images of stride ``factor`` with ``height x width`` pixels, sub-image
+        ``(i, j)`` pixel ``(y, x)`` sits at row ``top + y * factor + i``, column
+        ``left + x * factor + j``.
+
+        Returns:
+            ``rows`` ``(f*f, 1, height, 1)`` and ``columns`` ``(f*f, 1, 1, width)``, int64.
+        """
+        phase = torch.arange(factor, device=device)
+        i = phase.repeat_interleave(factor).view(-1, 1, 1, 1)
+        j = phase.repeat(factor).view(-1, 1, 1, 1)
+        y = torch.arange(height, device=device).view(1, 1, -1, 1)
+        x = torch.arange(width, device=device).view(1, 1, 1, -1)
+        return self.top + y * factor + i, self.left + x * factor + j
+
+
+def keyed_partition(
+    pixel_key: PixelKey,
+    streams: torch.Tensor,
+    height: int,
+    width: int,
+    num_parts: int,
+    factor: int,
+) -> torch.Tensor:
+    """A uniform partition of PD sub-images keyed to pixel positions.
+
+    Args:
+        pixel_key: the key and the tile's origin.
+        streams: ``(B,)`` int64 ids of the images of the batch (image number, R3 pass, ...):
+            different streams get independent partitions.
+        height: sub-image height.
+        width: sub-image width.
+        num_parts: ``k``.
+        factor: the PD stride the sub-images came from.
+
+    Returns:
+        Assignment ``(B * factor**2, 1, height, width)`` in the batch layout of
+        :func:`amsnet.ops.pixel_shuffle.pd_down`.
+    """
+    device = streams.device
+    rows, columns = pixel_key.positions(height, width, factor, device)
+    hashed = coordinate_hash(pixel_key.key, streams.view(-1, 1, 1, 1, 1), rows[None], columns[None])
+    return (hashed % num_parts).reshape(-1, 1, height, width)

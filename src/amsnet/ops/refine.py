@@ -23,14 +23,16 @@ import torch
 
 from amsnet.errors import ShapeError
 from amsnet.ops.checks import check_bchw
+from amsnet.ops.masks import coordinate_hash, PixelKey, uniform_from_hash
 
 
 def random_replace_refine(
     noisy: torch.Tensor,
     denoised: torch.Tensor,
-    denoise_fn: Callable[[torch.Tensor], torch.Tensor],
+    denoise_fn: Callable[[torch.Tensor, range], torch.Tensor],
     *,
-    generator: torch.Generator,
+    generator: torch.Generator | None = None,
+    pixel_key: PixelKey | None = None,
     passes: int = 8,
     ratio: float = 0.16,
     per_channel: bool = False,
@@ -39,14 +41,22 @@ def random_replace_refine(
     """Average of ``passes`` re-denoisings of ``denoised`` with random noisy pixels put back.
 
     All passes go through ``denoise_fn`` as one batch (``passes * B`` images) unless
-    ``passes_per_call`` limits the batch to save memory. Masks are drawn in pass order, so with
-    a CPU generator the result does not depend on ``passes_per_call``.
+    ``passes_per_call`` limits the batch to save memory.
+
+    The replacement masks come from ``generator`` (drawn in pass order: with a CPU generator
+    and a ``denoise_fn`` that draws nothing from it, the result does not depend on
+    ``passes_per_call``) or, with ``pixel_key``, from a hash of the key, the pass, the image
+    number and the absolute pixel position (:func:`amsnet.ops.masks.coordinate_hash`): then it
+    never depends on the chunking nor on how an image is cut into tiles.
 
     Args:
         noisy: noisy images ``(B, C, H, W)`` in ``[0, 1]``.
         denoised: first estimate, same shape.
-        denoise_fn: maps a batch ``(N, C, H, W)`` to its denoised version of the same shape.
+        denoise_fn: ``denoise_fn(batch, passes)`` maps a batch ``(len(passes) * B, C, H, W)``
+            (pass-major) to its denoised version of the same shape; ``passes`` says which
+            passes the batch holds, for a network that keys its own randomness to them.
         generator: source of the replacement masks (drawn on its device).
+        pixel_key: key the masks to pixel positions instead (see above).
         passes: number of re-denoisings ``T`` (8 in AP-BSN and AMSNet).
         ratio: probability that a pixel takes its noisy value (0.16 in both).
         per_channel: draw the mask per element (AP-BSN) instead of per pixel (AMSNet).
@@ -64,17 +74,56 @@ def random_replace_refine(
         raise ShapeError(f"passes must be >= 1, got {passes}")
     if not 0.0 <= ratio <= 1.0:
         raise ShapeError(f"ratio must be in [0, 1], got {ratio}")
+    if (generator is None) == (pixel_key is None):
+        raise ShapeError("give exactly one of generator and pixel_key")
     b, c, h, w = noisy.shape
     chunk = passes if passes_per_call is None else max(1, min(passes, passes_per_call))
     total = torch.zeros_like(denoised)
     done = 0
     while done < passes:
         n = min(chunk, passes - done)
-        mask_shape = (n, b, c if per_channel else 1, h, w)
-        replace = torch.rand(mask_shape, generator=generator, device=generator.device) < ratio
-        replace = replace.to(noisy.device)
+        chosen = range(done, done + n)
+        if pixel_key is not None:
+            replace = _keyed_replacement(
+                pixel_key, chosen, b, c if per_channel else 1, h, w, ratio, noisy.device
+            )
+        else:
+            shape = (n, b, c if per_channel else 1, h, w)
+            replace = torch.rand(shape, generator=generator, device=generator.device) < ratio
+            replace = replace.to(noisy.device)
         batch = torch.where(replace, noisy.unsqueeze(0), denoised.unsqueeze(0))
-        out = denoise_fn(batch.reshape(n * b, c, h, w))
+        out = denoise_fn(batch.reshape(n * b, c, h, w), chosen)
         total += out.reshape(n, b, c, h, w).sum(dim=0)
         done += n
     return total / passes
+
+
+def _keyed_replacement(
+    pixel_key: PixelKey,
+    passes: range,
+    batch: int,
+    channels: int,
+    height: int,
+    width: int,
+    ratio: float,
+    device: torch.device,
+) -> torch.Tensor:
+    """``(len(passes), batch, channels, height, width)`` replacement mask from pixel hashes."""
+    streams = refine_streams(REFINE_MASK_STREAM, passes, batch, device).view(-1, batch, 1, 1, 1)
+    rows, columns = pixel_key.positions(height, width, 1, device)
+    channel = torch.arange(channels, device=device).view(1, 1, -1, 1, 1)
+    hashed = coordinate_hash(pixel_key.key, streams, channel, rows[None], columns[None])
+    return uniform_from_hash(hashed) < ratio
+
+
+def refine_streams(base: int, passes: range, batch: int, device: torch.device) -> torch.Tensor:
+    """Stream ids ``(len(passes) * batch,)`` of R3 pass ``t`` and image ``b``, pass-major."""
+    t = torch.arange(passes.start, passes.stop, device=device).view(-1, 1)
+    b = torch.arange(batch, device=device).view(1, -1)
+    return (base + t * (1 << 20) + b).reshape(-1)
+
+
+REFINE_MASK_STREAM = 1 << 40
+"""Stream ids of R3's replacement masks (keyed mode)."""
+REFINE_PARTITION_STREAM = 2 << 40
+"""Stream ids of the partitions the masked network draws inside R3 (keyed mode)."""

@@ -135,3 +135,43 @@ def fit(
     result.seconds = time.perf_counter() - start
     log.debug("fit: %d steps in %.1f s, %d skipped", result.steps, result.seconds, result.skipped)
     return result
+
+
+def fit_images(
+    method: torch.nn.Module,
+    images: list[torch.Tensor],
+    *,
+    crop: int,
+    batch_size: int,
+    seed: int = 0,
+    steps: int | None = None,
+    seconds: float | None = None,
+    lr: float = 1e-3,
+    progress: Callable[[int, float], None] | None = None,
+) -> FitResult:
+    """:func:`fit` on random crops of in-memory noisy images (zero-shot fits, the demo).
+
+    Args:
+        method: the model, on the device it should train on.
+        images: noisy ``(3, H, W)`` tensors in ``[0, 1]`` (any sizes).
+        crop: crop side (a multiple of the method's training PD factor).
+        batch_size: crops per step.
+        seed: seeds the crops (CPU generator) and the masks (on the method's device).
+        steps: number of steps (or give ``seconds``).
+        seconds: wall-clock budget.
+        lr: peak learning rate.
+        progress: ``progress(step, loss)`` callback.
+    """
+    from amsnet.data.crops import random_crops
+
+    device = next(method.parameters()).device
+    on_device = [x.to(device) for x in images]
+    crops = torch.Generator().manual_seed(seed)
+
+    def sample(_: torch.Generator) -> torch.Tensor:
+        return random_crops(on_device, size=crop, batch_size=batch_size, generator=crops)
+
+    masks = torch.Generator(device=device).manual_seed(seed + 1)
+    return fit(
+        method, sample, generator=masks, steps=steps, seconds=seconds, lr=lr, progress=progress
+    )

@@ -1,0 +1,247 @@
+"""``amsnet denoise``: files, folders and globs in, denoised files out (never in place)."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SUFFIX_BY_FORMAT = {"png": ".png", "tif": ".tif", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "denoise",
+        help="denoise image files, folders or globs (zero-shot without --weights)",
+        description=(
+            "Denoise images into --output, keeping their relative paths, format and bit depth. "
+            "Large images are processed in overlapping, blended tiles within a memory budget. "
+            "Without --weights a small AMSNet is first fitted on the inputs themselves."
+        ),
+    )
+    parser.add_argument("inputs", nargs="+", help="image files, folders (recursive) or globs")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument("--weights", type=Path, help=".safetensors (default: zero-shot fit)")
+    parser.add_argument(
+        "--variant", choices=["B", "P", "E"], default="B", help="E = with R3 refinement"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the masks (and the fit)")
+    parser.add_argument("--tile", default="auto", help="tile size in pixels, auto, or 0 (none)")
+    parser.add_argument("--overlap", type=int, default=64, help="pixels shared by tiles")
+    parser.add_argument(
+        "--max-memory", type=float, help="GiB a tile may use (default: 1 on CPU, 60%% of GPU)"
+    )
+    parser.add_argument(
+        "--format", choices=sorted(SUFFIX_BY_FORMAT), help="output format (default: the input's)"
+    )
+    parser.add_argument("--bit-depth", type=int, choices=[8, 16], help="default: the input's")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--fit-steps", type=int, default=2000, help="zero-shot fitting steps")
+    parser.add_argument("--save-weights", type=Path, help="keep the zero-shot model here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def collect_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
+    """``(file, relative output path)`` for every image named by files, folders and globs.
+
+    A folder keeps the paths below it; a glob keeps the paths below its first wildcard's
+    folder; a file keeps its name. Unreadable names are reported later, file by file.
+    """
+    from amsnet.data.folders import list_images
+    from amsnet.data.io import is_image_file
+    from amsnet.errors import DataError
+
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += [(f, f.relative_to(path)) for f in list_images(path)]
+        elif path.is_file():
+            found.append((path, Path(path.name)))
+        elif glob.has_magic(item):
+            base = Path(item.split("*")[0].split("?")[0].split("[")[0])
+            base = base if base.is_dir() or str(base).endswith(os.sep) else base.parent
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
+            files = [p for p in matches if p.is_file() and is_image_file(p)]
+            if not files:
+                raise DataError(f"no image matches {item!r}")
+            found += [(f, f.relative_to(base)) for f in files]
+        else:
+            raise DataError(f"{item} does not exist; give image files, folders or globs")
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from amsnet.checkpoint import save_pretrained
+    from amsnet.data.io import is_image_file, read_integer_image, rgb_to_integer, write_image
+    from amsnet.errors import AmsnetError, DataError
+    from amsnet.inference import denoise_image, load_for_inference, plan_tiles
+
+    files = collect_inputs(args.inputs)
+    if not files:
+        raise DataError("no images found in the inputs")
+    inputs = {f.resolve() for f, _ in files}
+    tile = _tile_setting(args.tile, args.overlap)
+    budget = int(args.max_memory * 2**30) if args.max_memory else None
+    refine = args.variant == "E"
+    bars = not args.quiet and sys.stderr.isatty() and os.environ.get("CI") != "true"
+
+    if args.weights is not None:
+        method = load_for_inference(args.weights, args.device)
+    else:
+        method = _zero_shot(files, args, bars)
+        if args.save_weights:
+            save_pretrained(method, args.save_weights, source="amsnet denoise (zero-shot fit)")
+            print(f"saved the fitted model to {args.save_weights}")
+    cost: float | None = None
+    failed: list[tuple[Path, str]] = []
+    done = skipped = 0
+    start = time.perf_counter()
+    for number, (source, relative) in enumerate(files, start=1):
+        target = args.output / relative
+        if args.format:
+            target = target.with_suffix(SUFFIX_BY_FORMAT[args.format])
+        label = f"[{number}/{len(files)}] {source}"
+        if target.resolve() in inputs:
+            failed.append((source, f"the output {target} would overwrite an input; choose -o"))
+            continue
+        if target.exists() and not args.overwrite:
+            print(f"{label}: {target} exists, skipped (--overwrite replaces it)")
+            skipped += 1
+            continue
+        try:
+            if not is_image_file(source):
+                raise DataError(f"{source} is not an image file (by its suffix)")
+            image = read_integer_image(source)
+            height, width = image.array.shape[:2]
+            if tile == "auto" and cost is None:
+                plan = plan_tiles(method, height, width, refine=refine, memory_budget=budget)
+                cost = plan.bytes_per_pixel
+            else:
+                plan = plan_tiles(
+                    method,
+                    height,
+                    width,
+                    refine=refine,
+                    tile=tile,
+                    overlap=args.overlap,
+                    memory_budget=budget,
+                    bytes_per_pixel=cost,
+                )
+            progress = _tile_bar(label, bars)
+            rgb = denoise_image(
+                method, image.array, refine=refine, seed=args.seed, plan=plan, progress=progress
+            )
+            depth = args.bit_depth or image.bit_depth
+            values = rgb_to_integer(rgb, image.array.shape[2], depth)
+            del rgb
+            write_image(
+                target,
+                values,
+                alpha=_alpha(image.alpha, depth),
+                icc_profile=image.icc_profile,
+                exif=image.exif,
+                quality=args.quality,
+                overwrite=args.overwrite,
+            )
+            tiles = "whole" if plan.tile is None else f"{plan.tile} px tiles"
+            print(f"{label} -> {target} ({width}x{height}, {tiles})")
+            done += 1
+        except (AmsnetError, OSError) as error:
+            failed.append((source, str(error)))
+            print(f"{label}: FAILED: {error}", file=sys.stderr)
+        except torch.cuda.OutOfMemoryError as error:
+            failed.append((source, f"out of GPU memory even with small tiles ({error})"))
+    seconds = time.perf_counter() - start
+    print(f"\n{done} denoised, {skipped} skipped, {len(failed)} failed in {seconds:.1f} s")
+    for source, reason in failed:
+        print(f"  failed: {source}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _tile_setting(value: str, overlap: int) -> int | str | None:
+    from amsnet.errors import ConfigError
+
+    if value == "auto":
+        return "auto"
+    try:
+        size = int(value)
+    except ValueError:
+        raise ConfigError(f"--tile must be a number of pixels, auto or 0, got {value!r}") from None
+    if size < 0 or (size and size <= overlap):
+        raise ConfigError(f"--tile {size} must be 0 (no tiles) or larger than --overlap {overlap}")
+    return size or None
+
+
+def _alpha(alpha, bit_depth: int):
+    """The alpha plane at the output's bit depth (it is carried, never denoised)."""
+    import numpy as np
+
+    if alpha is None:
+        return None
+    if bit_depth == 8 and alpha.dtype == np.uint16:
+        return ((alpha.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if bit_depth == 16 and alpha.dtype == np.uint8:
+        return alpha.astype(np.uint16) * 257
+    return alpha
+
+
+def _tile_bar(label: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    bar: dict[str, tqdm] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=label, unit="tile", leave=False)
+        bar["bar"].update(done - bar["bar"].n)
+        if done == total:
+            bar["bar"].close()
+
+    return update
+
+
+def _zero_shot(files: list[tuple[Path, Path]], args: argparse.Namespace, bars: bool):
+    """Fit a small AMSNet on all readable inputs (self-supervised) and return it."""
+    from amsnet.api import fit
+    from amsnet.data.io import read_image
+    from amsnet.errors import AmsnetError
+
+    images = []
+    for source, _ in files:
+        try:
+            images.append(read_image(source).pixels)
+        except AmsnetError as error:
+            log.warning("not used for fitting: %s", error)
+    if not images:
+        from amsnet.errors import DataError
+
+        raise DataError("none of the inputs could be read, so nothing can be fitted")
+    print(f"zero-shot: fitting AMSNet on {len(images)} image(s) for {args.fit_steps} steps")
+    progress = None
+    if bars:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.fit_steps, desc="fit", unit="step")
+
+        def progress(step: int, loss: float) -> None:
+            bar.update(step - bar.n)
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+    method = fit(
+        images, steps=args.fit_steps, seed=args.seed, device=args.device, progress=progress
+    )
+    return method

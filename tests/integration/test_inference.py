@@ -1,0 +1,85 @@
+"""Tiled inference: equal to whole-image inference, memory planning, out-of-memory retries."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from amsnet.inference import denoise_image, measure_bytes_per_pixel, plan_tiles, TilePlan
+from amsnet.methods import AMSNet, APBSN
+from amsnet.metrics import psnr
+from amsnet.nets import create_net
+from amsnet.training.fit import fit_images
+from tests.nets_tiny import TINY
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny AMSNet fitted for a few seconds on a noisy photo crop, and that crop."""
+    skimage = pytest.importorskip("skimage.data")
+    from amsnet.data.camera_noise import camera_noise
+    from amsnet.data.io import from_uint8
+
+    clean = from_uint8(skimage.astronaut())[:, 100:292, 150:342]
+    noisy, reference, _ = camera_noise(clean[None], seed=1, iso_like_level="high")
+    torch.manual_seed(0)
+    method = AMSNet(
+        create_net("unet", preset=None, width=8, output_width=8),
+        pd_factor_train=2,
+        pd_factor_eval=1,
+        mask_fill="neighbour_mean",
+    )
+    fit_images(method, [noisy[0]], crop=64, batch_size=4, steps=150, lr=3e-3)
+    return method.eval(), noisy[0], reference[0]
+
+
+@pytest.mark.parametrize("refine", [False, True])
+def test_tiled_equals_untiled_within_0_05_db(trained, refine):
+    method, noisy, clean = trained
+    whole = denoise_image(method, noisy, refine=refine)
+    plan = plan_tiles(method, *noisy.shape[1:], tile=128, overlap=64)
+    assert plan.tile == 128
+    tiled = denoise_image(method, noisy, refine=refine, plan=plan)
+    gap = float(psnr(tiled[None], clean[None]) - psnr(whole[None], clean[None]))
+    assert abs(gap) < 0.05, gap
+
+
+def test_integer_input_gives_the_float_result(trained):
+    from amsnet.data.io import from_uint8, to_uint8
+
+    method, noisy, _ = trained
+    array = to_uint8(noisy)
+    assert torch.equal(denoise_image(method, array), denoise_image(method, from_uint8(array)))
+
+
+def test_tile_size_follows_the_memory_budget_and_alignment():
+    method = AMSNet(create_net("unet", preset=None, **TINY["unet"]))  # aligns to 2 * 32
+    plan = plan_tiles(method, 4000, 6000, memory_budget=64 * 2**20, bytes_per_pixel=4096)
+    assert plan.tile is not None and plan.tile % 64 == 0 and plan.align == 64
+    assert plan.tile**2 * 4096 <= 64 * 2**20
+    small = plan_tiles(method, 100, 80, memory_budget=64 * 2**20, bytes_per_pixel=4096)
+    assert small.tile is None  # the whole image fits
+    assert plan_tiles(method, 100, 80, tile=0).tile is None
+    assert plan_tiles(method, 1000, 800, tile=200).tile == 192
+    assert APBSN(create_net("dbsnl", preset=None, **TINY["dbsnl"])).settings.pd_factor_eval == 2
+
+
+def test_bytes_per_pixel_is_measured():
+    method = AMSNet(create_net("dncnn", preset=None, **TINY["dncnn"]))
+    assert measure_bytes_per_pixel(method) >= 2048
+
+
+def test_out_of_memory_halves_the_tiles(monkeypatch):
+    method = AMSNet(create_net("dncnn", preset=None, **TINY["dncnn"]))
+    original = method.denoise
+    seen = []
+
+    def flaky(batch, **kwargs):
+        seen.append(batch.shape[-1])
+        if batch.shape[-1] > 32:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return original(batch, **kwargs)
+
+    monkeypatch.setattr(method, "denoise", flaky)
+    out = denoise_image(method, torch.rand(3, 64, 64), plan=TilePlan(64, 8, 2, 0.0))
+    assert out.shape == (3, 64, 64) and 32 in seen and max(seen) == 64

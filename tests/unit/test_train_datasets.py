@@ -1,0 +1,152 @@
+"""Training crops: NoisyFolder's rules, aligned pairs, every data kind, the step sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from amsnet.config import TrainDataConfig
+from amsnet.data.folders import list_images, NoisyFolder
+from amsnet.errors import ConfigError, DataError
+from amsnet.training.datasets import (
+    ArrayImages,
+    build_train_dataset,
+    FileImages,
+    StepSampler,
+    TrainingCrops,
+)
+from tests.unit.imagefiles import coordinates_image, noise, save
+
+
+def noisy_folder(root, count=3):
+    sizes = [(30, 41), (52, 37), (20, 18)]  # the last one is smaller than the crops
+    for index in range(count):
+        save(root / f"image{index}.png", noise(*sizes[index % 3]))
+    return root
+
+
+def pair_folder(root):
+    """Noisy/clean pairs (rule folders) where clean = 255 - noisy, pixel by pixel."""
+    for index, (height, width) in enumerate([(33, 40), (45, 29)]):
+        pixels = noise(height, width)
+        save(root / "noisy" / f"p{index}.png", pixels)
+        save(root / "clean" / f"p{index}.png", 255 - pixels)
+    return root
+
+
+def sidd_medium(root, scenes=2):
+    for number in range(1, scenes + 1):
+        scene = root / "Data" / f"{number:04d}_001_S6_00100_00060_3200_L"
+        for shot in ("010", "011"):
+            pixels = noise(26, 31)
+            save(scene / f"{number:04d}_NOISY_SRGB_{shot}.PNG", pixels)
+            save(scene / f"{number:04d}_GT_SRGB_{shot}.PNG", 255 - pixels)
+    return root
+
+
+def data_config(**fields) -> TrainDataConfig:
+    return TrainDataConfig(**{"crop_size": 24, "batch_size": 2, **fields})
+
+
+@pytest.mark.parametrize("rotate", [False, True])
+def test_crops_of_a_folder_are_noisyfolders_crops(tmp_path, rotate):
+    root = noisy_folder(tmp_path)
+    reference = NoisyFolder(root, crop_size=24, crops_per_epoch=5, seed=9, rotate=rotate)
+    ours = TrainingCrops(
+        FileImages(list_images(root), root), crop_size=24, crops_per_epoch=5, seed=9, rotate=rotate
+    )
+    for index in (0, 3, 4, 5, 12):  # past crops_per_epoch: the following epochs
+        assert torch.equal(ours[index], reference[index])
+
+
+def test_pairs_are_cropped_and_augmented_alike(tmp_path):
+    root = pair_folder(tmp_path)
+    config = data_config(
+        kind="paired_folder", root=str(root / "noisy"), clean_root=str(root / "clean"), rotate=True
+    )
+    dataset = build_train_dataset(config, pd_factor=1, seed=0, with_clean=True)
+    for index in range(12):
+        item = dataset[index]
+        assert item["noisy"].shape == (3, 24, 24)
+        assert torch.allclose(item["noisy"] + item["clean"], torch.ones(3, 24, 24), atol=1e-6)
+
+
+def test_self_supervised_training_never_gets_clean_images(tmp_path):
+    root = pair_folder(tmp_path)
+    config = data_config(
+        kind="paired_folder", root=str(root / "noisy"), clean_root=str(root / "clean")
+    )
+    dataset = build_train_dataset(config, pd_factor=2, seed=0, with_clean=False)
+    assert dataset.clean is None and isinstance(dataset[0], torch.Tensor)
+
+
+def test_sidd_medium_pairs_each_noisy_image_with_its_ground_truth(tmp_path):
+    root = sidd_medium(tmp_path)
+    config = data_config(kind="sidd_medium", root=str(root), strict=False, crop_size=20)
+    noisy_only = build_train_dataset(config, pd_factor=5, seed=0, with_clean=False)
+    assert len(noisy_only.noisy) == 4 and noisy_only.clean is None
+    assert all("NOISY" in path.name for path in noisy_only.noisy.paths)
+    paired = build_train_dataset(config, pd_factor=5, seed=0, with_clean=True)
+    item = paired[3]
+    assert torch.allclose(item["noisy"] + item["clean"], torch.ones(3, 20, 20), atol=1e-6)
+
+
+def test_memory_mapped_cache_gives_the_same_crops(tmp_path):
+    root = sidd_medium(tmp_path / "sidd")
+    config = data_config(kind="sidd_medium", root=str(root), strict=False)
+    cached = data_config(
+        kind="sidd_medium", root=str(root), strict=False, cache_dir=str(tmp_path / "cache")
+    )
+    plain = build_train_dataset(config, pd_factor=1, seed=0, with_clean=True)
+    mapped = build_train_dataset(cached, pd_factor=1, seed=0, with_clean=True)
+    for index in range(5):
+        assert torch.equal(plain[index]["clean"], mapped[index]["clean"])
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["clean", "noisy"]
+
+
+def test_synthetic_camera_noise_is_fixed_per_photo(tmp_path):
+    save(tmp_path / "photo.png", coordinates_image(40, 44))
+    config = data_config(kind="synthetic_camera", source=str(tmp_path), noise_level="high")
+    first = build_train_dataset(config, pd_factor=2, seed=0, with_clean=True)
+    second = build_train_dataset(config, pd_factor=2, seed=5, with_clean=True)
+    noisy = first.noisy.image(0)
+    assert np.array_equal(noisy, second.noisy.image(0))  # the crop seed does not change it
+    assert noisy.dtype == np.float32 and noisy.shape == (40, 44, 3)
+    residual = noisy - first.clean.image(0)
+    assert 0.01 < residual.std() < 0.2
+    other = data_config(kind="synthetic_camera", source=str(tmp_path), noise_seed=1)
+    changed = build_train_dataset(other, pd_factor=2, seed=0, with_clean=False)
+    assert not np.array_equal(changed.noisy.image(0), noisy)
+
+
+def test_a_missing_folder_names_the_config_key_and_the_path(tmp_path):
+    for kind in ("noisy_folder", "sidd_medium"):
+        config = data_config(kind=kind, root=str(tmp_path / "absent"))
+        with pytest.raises(DataError, match=rf"data\.train\.root \({tmp_path}/absent\).*check"):
+            build_train_dataset(config, pd_factor=1, seed=0, with_clean=False)
+    config = data_config(kind="synthetic_camera", source=str(tmp_path / "gone"))
+    with pytest.raises(DataError, match=r"data\.train\.source"):
+        build_train_dataset(config, pd_factor=1, seed=0, with_clean=False)
+
+
+def test_pairs_of_different_sizes_are_reported(tmp_path):
+    images = ArrayImages([np.zeros((30, 30, 3), np.float32)], ["a"])
+    clean = ArrayImages([np.zeros((30, 31, 3), np.float32)], ["a-clean"])
+    with pytest.raises(DataError, match="a pair must have one size"):
+        TrainingCrops(images, clean, crop_size=8)[0]
+
+
+def test_crop_size_must_fit_the_pd_factor():
+    images = ArrayImages([np.zeros((30, 30, 3), np.float32)], ["a"])
+    with pytest.raises(ConfigError, match="use 20 or 25"):
+        TrainingCrops(images, crop_size=24, pd_factor=5)
+
+
+def test_step_sampler_shares_the_global_crops_between_processes():
+    single = list(StepSampler(2, 5, 4, rank=0, world_size=1))
+    assert single == list(range(8, 20))
+    shares = [list(StepSampler(2, 5, 2, rank=rank, world_size=2)) for rank in range(2)]
+    assert sorted(shares[0] + shares[1]) == single  # same crops, split between the ranks
+    assert set(shares[0]).isdisjoint(shares[1])
+    assert len(StepSampler(2, 5, 2, rank=1, world_size=2)) == 6
