@@ -18,6 +18,9 @@ from typing import Any, TYPE_CHECKING
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Supervised": "amsnet.methods",
+    "Trainer": "amsnet.training",
+    "load_config": "amsnet.config",
     "denoise": "amsnet.api",
     "fit": "amsnet.api",
     "load": "amsnet.api",
@@ -45,6 +48,8 @@ __all__ = [
     "ConfigError",
     "LossOutput",
     "ShapeError",
+    "Supervised",
+    "Trainer",
     "__version__",
     "build_method",
     "convert_official",
@@ -54,6 +59,7 @@ __all__ = [
     "list_nets",
     "list_presets",
     "load",
+    "load_config",
     "load_pretrained",
     "save_pretrained",
 ]
@@ -63,9 +69,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from amsnet.build import build_method
     from amsnet.checkpoint import load_pretrained, save_pretrained
     from amsnet.compat.official import convert_official
+    from amsnet.config import load_config
     from amsnet.errors import AmsnetError, CheckpointError, ConfigError, ShapeError
-    from amsnet.methods import AMSNet, APBSN, LossOutput
+    from amsnet.methods import AMSNet, APBSN, LossOutput, Supervised
     from amsnet.nets import create_net, list_nets, list_presets
+    from amsnet.training import Trainer
 
 
 def __getattr__(name: str) -> Any:

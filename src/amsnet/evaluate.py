@@ -278,24 +278,27 @@ def load_pairs(
         for path in paths[:limit]:
             name = path.relative_to(base).with_suffix("").as_posix()
             clean = as_rgb(read_image(path).pixels)
-            yield EvalPair(name, _synthetic_noise(dataset, clean, name, sigma, level, seed), clean)
+            yield EvalPair(name, *_synthetic_noise(dataset, clean, name, sigma, level, seed))
 
 
 def _synthetic_noise(
     dataset: str, clean: torch.Tensor, name: str, sigma: float | None, level: str | None, seed: int
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(noisy, reference)``. For camera noise the reference is the clean image processed
+    through the same mosaic and demosaicking as the noisy one (``camera_noise``'s target), so
+    that demosaicking differences do not count as noise."""
     from amsnet.data.noise import add_gaussian_noise, image_seed
 
     if dataset == "awgn":
         if sigma is None:
             raise ConfigError("dataset 'awgn' needs sigma (on the 0-255 scale), e.g. 25")
-        return add_gaussian_noise(clean[None], sigma, seed=seed, names=[name])[0]
+        return add_gaussian_noise(clean[None], sigma, seed=seed, names=[name])[0], clean
     from amsnet.data.camera_noise import camera_noise
 
-    noisy, _, _ = camera_noise(
+    noisy, reference, _ = camera_noise(
         clean[None], seed=image_seed(seed, name), iso_like_level=level or "medium"
     )
-    return noisy[0]
+    return noisy[0], reference[0]
 
 
 def _ssim(denoised: torch.Tensor, clean: torch.Tensor, convention: str) -> float:

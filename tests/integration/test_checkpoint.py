@@ -112,3 +112,13 @@ def test_a_newer_format_asks_for_an_upgrade(tmp_path):
 def test_a_backbone_not_from_the_registry_cannot_be_saved(tmp_path):
     with pytest.raises(ConfigError, match="create_net"):
         save_pretrained(AMSNet(torch.nn.Conv2d(3, 3, 3, padding=1)), tmp_path / "x.safetensors")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path, method):
+    import os
+    import stat
+
+    path = save_pretrained(method, tmp_path / "m.safetensors")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

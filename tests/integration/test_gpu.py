@@ -47,3 +47,25 @@ def test_weights_load_onto_the_gpu(tmp_path):
     path = save_pretrained(AMSNet(create_net("dncnn", preset="small")), tmp_path / "m.safetensors")
     method = load_pretrained(path, device=resolve_device("auto"))
     assert next(method.parameters()).is_cuda
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16", "off"])
+def test_training_on_cuda_with_mixed_precision(tmp_path, amp):
+    from pathlib import Path
+
+    from amsnet.config import load_config
+    from amsnet.training import Trainer
+
+    config = load_config(
+        Path(__file__).resolve().parents[2] / "configs" / "cpu" / "amsnet.yaml",
+        [f"train.amp={amp}", "train.steps=30", "train.val_every=30", "train.device=cuda"],
+    )
+    result = Trainer(config, run_dir=tmp_path / amp, quiet=True).fit()
+    assert result.step == 30 and result.skipped_steps == 0
+    assert result.best_psnr is not None and 15 < result.best_psnr < 40
+    assert (
+        load_pretrained(result.last_path, device="cuda")
+        .denoise(torch.rand(1, 3, 32, 32, device="cuda"))
+        .isfinite()
+        .all()
+    )
