@@ -40,7 +40,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_inference.py
+	$(PY) -m amsnet bench speed
 
 demo: $(DEMO_STAMP)
 	$(PY) -m amsnet demo --output demo_output

@@ -31,8 +31,10 @@ import torch
 
 from amsnet.atomic import atomic_path
 from amsnet.checkpoint import save_pretrained
+from amsnet.classical import bm3d_denoise, estimated_sigma, oracle_sigma, require_bm3d
+from amsnet.comparison import comparison_sheet
 from amsnet.data.camera_noise import camera_noise
-from amsnet.data.io import from_uint8, to_uint8, write_image
+from amsnet.data.io import from_uint8, write_image
 from amsnet.data.noise import image_seed
 from amsnet.errors import ConfigError
 from amsnet.methods import AMSNet, APBSN
@@ -213,9 +215,8 @@ def _bm3d(
 ) -> dict[str, tuple[list[torch.Tensor], float]]:
     """BM3D with the oracle sigma and with scikit-image's estimate (skipped without bm3d)."""
     try:
-        import bm3d
-        from skimage.restoration import estimate_sigma
-    except ImportError:
+        require_bm3d()
+    except ConfigError:
         report("BM3D skipped: pip install bm3d (non-commercial licence) to include it")
         return {}
     results: dict[str, tuple[list[torch.Tensor], float]] = {}
@@ -223,13 +224,8 @@ def _bm3d(
         tic = time.perf_counter()
         images = []
         for x, y in zip(noisy, clean, strict=True):
-            array = x.permute(1, 2, 0).numpy().astype(np.float64)
-            if label.startswith("BM3D (oracle"):
-                sigma = float((x - y).std())
-            else:
-                sigma = float(estimate_sigma(array, channel_axis=-1, average_sigmas=True))
-            denoised = bm3d.bm3d_rgb(array, sigma_psd=max(sigma, 1e-4))
-            images.append(torch.from_numpy(np.ascontiguousarray(denoised)).permute(2, 0, 1).float())
+            sigma = oracle_sigma(x, y) if label.startswith("BM3D (oracle") else estimated_sigma(x)
+            images.append(bm3d_denoise(x, sigma))
             report(f"{label}: sigma {sigma * 255:.2f} (0-255 scale)")
         results[label] = (images, time.perf_counter() - tic)
     return results
@@ -301,33 +297,12 @@ def _comparison_png(
     clean: list[torch.Tensor],
     names: list[str],
 ) -> None:
-    """Centre crops of every method, one row per photo, each labelled with its PSNR/SSIM."""
-    from PIL import Image, ImageDraw
-
+    """Centre crops of the main methods, one row per photo, labelled with PSNR / SSIM."""
     columns = [
         c for c in ("noisy", "BM3D (oracle sigma)", "AP-BSN + R3", "AMSNet-B-E") if c in outputs
     ]
-    size, label_height = 160, 30
-    sheet = Image.new(
-        "RGB", ((len(columns) + 1) * size, len(names) * (size + label_height)), "white"
-    )
-    draw = ImageDraw.Draw(sheet)
-    score = {(r.method, r.image): r for r in rows}
-    for row, name in enumerate(names):
-        h, w = clean[row].shape[-2:]
-        top, left = (h - size) // 2, (w - size) // 2
-        y = row * (size + label_height)
-        for column, label in enumerate([*columns, "clean"]):
-            image = clean[row] if label == "clean" else outputs[label][row]
-            crop = image[:, top : top + size, left : left + size].clamp(0, 1)
-            sheet.paste(Image.fromarray(to_uint8(crop)), (column * size, y + label_height))
-            text = label if label == "clean" else label.replace(" (oracle sigma)", " oracle")
-            if label != "clean":
-                r = score[(label, name)]
-                text += f"\n{r.psnr:.2f} dB / {r.ssim_matlab:.3f}"
-            draw.text((column * size + 3, y + 1), text, fill="black")
-    with atomic_path(path) as tmp:
-        sheet.save(tmp, format="PNG")
+    scores = {(r.method, r.image): (r.psnr, r.ssim_matlab) for r in rows}
+    comparison_sheet(path, names, {c: outputs[c] for c in columns}, clean, scores)
 
 
 def _report_html(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from amsnet.build import Method
 from amsnet.checkpoint import load_pretrained
 from amsnet.data.io import as_rgb, from_integer
 from amsnet.errors import ConfigError
+from amsnet.memory import peak_memory
 from amsnet.methods import AMSNet
 from amsnet.ops.masks import PixelKey
 from amsnet.ops.tiling import blend_window, Tile, tile_grid
@@ -40,9 +40,12 @@ log = logging.getLogger(__name__)
 DEFAULT_OVERLAP = 64
 """Pixels shared by neighbouring tiles (the blend ramps over them)."""
 
-CPU_MEMORY_BUDGET = 1 << 30
-"""Default bytes for a tile's working memory on the CPU (1 GiB): with the image buffers and
-the interpreter, a 6000x4000 photo stays under 2 GiB of resident memory."""
+CPU_MEMORY_BUDGET = 640 << 20
+"""Default bytes for a tile's working memory on the CPU (640 MiB). The probe on a small tile
+underestimates what a large tile really holds (allocator fragmentation): with 1 GiB a
+6000x4000 photo through the paper's UNet got 320-pixel tiles and peaked at 2.17 GiB resident
+(with the whole-image input, output and blend-weight buffers and the interpreter); 640 MiB
+gives 256-pixel tiles and keeps it under 2 GiB (benchmarks/bench_large_image.py)."""
 
 FALLBACK_BYTES_PER_PIXEL = 16 * 1024
 """Used where the memory per pixel cannot be measured (not Linux, not CUDA): about twice what
@@ -113,7 +116,7 @@ def plan_tiles(
         tile: ``"auto"`` (from the budget), an integer size (rounded down to the alignment),
             or ``None``/``0`` for no tiling.
         overlap: pixels shared by neighbouring tiles.
-        memory_budget: bytes a tile may use (default: 1 GiB on the CPU, 60% of the free GPU
+        memory_budget: bytes a tile may use (default: 640 MiB on the CPU, 60% of the free GPU
             memory on CUDA).
         bytes_per_pixel: the model's working memory per pixel, if already measured
             (:func:`measure_bytes_per_pixel`).
@@ -141,9 +144,9 @@ def plan_tiles(
 def measure_bytes_per_pixel(method: Method, *, refine: bool = False) -> float:
     """The model's peak working memory per input pixel, measured on a small probe tile.
 
-    CUDA: the allocator's peak; Linux CPU: the process's peak resident size (reset before the
-    probe through ``/proc/self/clear_refs``); elsewhere :data:`FALLBACK_BYTES_PER_PIXEL`.
-    Measure right after loading the model: memory freed earlier and still held by the
+    CUDA: the allocator's peak; Linux CPU: the process's peak resident size
+    (:func:`amsnet.memory.peak_memory`); elsewhere :data:`FALLBACK_BYTES_PER_PIXEL`.
+    Measure right after loading the model: memory freed earlier and still held by an
     allocator would hide part of the probe's need.
     """
     device = next(method.parameters()).device
@@ -154,34 +157,12 @@ def measure_bytes_per_pixel(method: Method, *, refine: bool = False) -> float:
     def run() -> None:
         method.denoise(probe, refine=refine, refine_batch=1)
 
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
+    with peak_memory(device) as peak:
         run()
-        torch.cuda.synchronize(device)
-        used = torch.cuda.max_memory_allocated(device) - before
-    elif device.type == "cpu" and sys.platform.startswith("linux"):
-        before = _resident_bytes("VmRSS")
-        try:
-            with open("/proc/self/clear_refs", "w") as handle:
-                handle.write("5")
-        except OSError:
-            return FALLBACK_BYTES_PER_PIXEL
-        run()
-        used = _resident_bytes("VmHWM") - before
-    else:
+    if peak.bytes is None:
         return FALLBACK_BYTES_PER_PIXEL
     # Never below a floor: a probe served entirely from memory freed earlier reads as ~0.
-    return max(used / (side * side), 2048.0)
-
-
-def _resident_bytes(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return max(peak.bytes / (side * side), 2048.0)
 
 
 def _default_budget(device: torch.device) -> int:

@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import logging
 import sys
+from collections.abc import Callable
 
 import torch
 
@@ -65,15 +66,8 @@ def tune_cpu_allocator() -> bool:
     Returns:
         True when the thresholds were set.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _glibc_function("mallopt")
+    if mallopt is None:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
     limit = 1 << 34  # 16 GiB: larger than any single buffer we allocate
@@ -83,6 +77,35 @@ def tune_cpu_allocator() -> bool:
     return ok
 
 
+def trim_cpu_heap() -> bool:
+    """Hand the free memory that glibc's heap keeps back to the OS (``malloc_trim(0)``).
+
+    With :func:`tune_cpu_allocator`'s thresholds, freed activation buffers stay resident; a
+    later computation reuses them without growing the resident size, which hides its need
+    from a resident-peak measurement (:mod:`amsnet.memory` trims first). Does nothing off glibc.
+
+    Returns:
+        True when glibc released some memory.
+    """
+    malloc_trim = _glibc_function("malloc_trim")
+    if malloc_trim is None:
+        return False
+    return bool(malloc_trim(ctypes.c_size_t(0)))
+
+
+def _glibc_function(name: str) -> Callable[..., int] | None:
+    """The C library's function ``name`` on Linux, or ``None`` (other systems, other libcs)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    library = ctypes.util.find_library("c")
+    if library is None:
+        return None
+    try:
+        return getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def prepare_for_inference(
     model: torch.nn.Module, device: torch.device | str, *, channels_last: bool | None = None
 ) -> torch.nn.Module:
@@ -90,7 +113,7 @@ def prepare_for_inference(
 
     Channels-last weights make oneDNN (CPU) and cuDNN pick their NHWC kernels: measured on the
     project's 2-core CPUs, DnCNN, UNet and DBSNl forward passes ran 1.3-1.4x faster, Restormer
-    1.5-2x (``benchmarks/bench_inference.py`` reports both layouts).
+    1.5-2x (``amsnet bench speed --layout`` measures either layout).
 
     Args:
         model: a method or backbone.

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from amsnet import __version__
 from amsnet.cli import (
+    bench,
     convert,
     demo,
     denoise,
@@ -21,7 +22,7 @@ from amsnet.cli import (
 )
 from amsnet.errors import AmsnetError
 
-COMMANDS = (denoise, demo, nets, convert, info, evaluate, submit, train, finetune)
+COMMANDS = (denoise, demo, nets, convert, info, evaluate, submit, train, finetune, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--tile", default="auto", help="tile size in pixels, auto, or 0 (none)")
     parser.add_argument("--overlap", type=int, default=64, help="pixels shared by tiles")
     parser.add_argument(
-        "--max-memory", type=float, help="GiB a tile may use (default: 1 on CPU, 60%% of GPU)"
+        "--max-memory",
+        type=float,
+        help="GiB a tile may use (default: 0.625 on CPU, 60%% of free GPU)",
     )
     parser.add_argument(
         "--format", choices=sorted(SUFFIX_BY_FORMAT), help="output format (default: the input's)"

@@ -21,7 +21,8 @@ from amsnet.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-BatchSampler = Callable[[torch.Generator], torch.Tensor]
+# A sampler returns noisy crops, or (noisy, clean) crops for a supervised objective.
+BatchSampler = Callable[[torch.Generator], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
 Objective = Literal["train", "finetune"]
 
 
@@ -31,7 +32,7 @@ class FitResult:
 
     Attributes:
         steps: optimisation steps taken.
-        seconds: wall-clock time spent.
+        seconds: time spent (by the fit's clock: wall-clock unless told otherwise).
         losses: (step, loss) every ``log_every`` steps.
         skipped: steps skipped because the loss was not finite.
     """
@@ -62,16 +63,18 @@ def fit(
     max_bad_steps: int = 20,
     log_every: int = 25,
     progress: Callable[[int, float], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> FitResult:
     """Optimise ``method`` on batches drawn by ``sample`` for ``steps`` or ``seconds``.
 
     Args:
         method: an :class:`~amsnet.AMSNet` or :class:`~amsnet.APBSN` (trained in place).
         sample: ``sample(generator) -> (B, C, H, W)`` noisy crops in ``[0, 1]`` on the
-            method's device.
+            method's device, or ``(noisy, clean)`` crops for a supervised objective (then
+            passed as ``training_loss(noisy, clean=clean)``).
         generator: source of the masks (and of ``sample``'s randomness).
         steps: number of optimisation steps.
-        seconds: wall-clock budget; the learning rate decays over the budget.
+        seconds: time budget, measured by ``clock``; the learning rate decays over it.
         lr: peak learning rate (AdamW).
         weight_decay: AdamW weight decay.
         objective: ``"train"`` (``training_loss``, L_m) or ``"finetune"`` (``finetune_loss``,
@@ -80,9 +83,12 @@ def fit(
         max_bad_steps: stop with an error after this many consecutive non-finite losses.
         log_every: record the loss every this many steps.
         progress: optional ``progress(step, loss)`` callback.
+        clock: the clock of ``seconds``: wall-clock time by default; ``time.process_time``
+            (CPU time of this process, all threads) gives budgets that other programs on the
+            machine cannot shrink, which is what equal-budget comparisons need.
 
     Returns:
-        :class:`FitResult`.
+        :class:`FitResult` (``seconds`` measured by ``clock``).
 
     Raises:
         ConfigError: neither or both of ``steps`` / ``seconds``, or an objective the method
@@ -99,16 +105,21 @@ def fit(
     optimiser = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
     method.train()
     result = FitResult()
-    start = time.perf_counter()
+    start = clock()
     bad_in_a_row = 0
     while True:
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         done = result.steps / steps if steps is not None else elapsed / seconds
         if done >= 1.0:
             break
         for group in optimiser.param_groups:
             group["lr"] = lr * cosine_factor(done)
-        loss = loss_fn(sample(generator), generator=generator).loss
+        batch = sample(generator)
+        if isinstance(batch, tuple):
+            noisy, clean = batch
+            loss = loss_fn(noisy, generator=generator, clean=clean).loss
+        else:
+            loss = loss_fn(batch, generator=generator).loss
         if not torch.isfinite(loss):
             result.skipped += 1
             bad_in_a_row += 1
@@ -132,7 +143,7 @@ def fit(
             if progress is not None:
                 progress(result.steps, value)
     method.eval()
-    result.seconds = time.perf_counter() - start
+    result.seconds = clock() - start
     log.debug("fit: %d steps in %.1f s, %d skipped", result.steps, result.seconds, result.skipped)
     return result
 
@@ -148,6 +159,9 @@ def fit_images(
     seconds: float | None = None,
     lr: float = 1e-3,
     progress: Callable[[int, float], None] | None = None,
+    objective: Objective = "train",
+    targets: list[torch.Tensor] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> FitResult:
     """:func:`fit` on random crops of in-memory noisy images (zero-shot fits, the demo).
 
@@ -158,20 +172,44 @@ def fit_images(
         batch_size: crops per step.
         seed: seeds the crops (CPU generator) and the masks (on the method's device).
         steps: number of steps (or give ``seconds``).
-        seconds: wall-clock budget.
+        seconds: time budget (see ``clock``).
         lr: peak learning rate.
         progress: ``progress(step, loss)`` callback.
+        objective: ``"train"`` or ``"finetune"`` (see :func:`fit`).
+        targets: clean ``(3, H, W)`` images matching ``images`` one to one, for a supervised
+            method: crops are then cut at the same place in both.
+        clock: the clock of ``seconds`` (see :func:`fit`).
+
+    Raises:
+        ConfigError: ``targets`` does not match ``images``.
     """
     from amsnet.data.crops import random_crops
 
     device = next(method.parameters()).device
+    channels = images[0].shape[0] if images else 0
+    if targets is not None:
+        if len(targets) != len(images) or any(
+            t.shape != x.shape for t, x in zip(targets, images, strict=False)
+        ):
+            raise ConfigError("targets must have one image of the same shape per noisy image")
+        # One crop (and flip) for both: stack noisy and clean along the channels.
+        images = [torch.cat([x, t]) for x, t in zip(images, targets, strict=True)]
     on_device = [x.to(device) for x in images]
     crops = torch.Generator().manual_seed(seed)
 
-    def sample(_: torch.Generator) -> torch.Tensor:
-        return random_crops(on_device, size=crop, batch_size=batch_size, generator=crops)
+    def sample(_: torch.Generator) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        batch = random_crops(on_device, size=crop, batch_size=batch_size, generator=crops)
+        return batch if targets is None else (batch[:, :channels], batch[:, channels:])
 
     masks = torch.Generator(device=device).manual_seed(seed + 1)
     return fit(
-        method, sample, generator=masks, steps=steps, seconds=seconds, lr=lr, progress=progress
+        method,
+        sample,
+        generator=masks,
+        steps=steps,
+        seconds=seconds,
+        lr=lr,
+        progress=progress,
+        objective=objective,
+        clock=clock,
     )

@@ -1,0 +1,300 @@
+"""Inference speed and memory of AMSNet and AP-BSN per backbone preset, against a ceiling.
+
+For every selected backbone preset: AMSNet ``denoise`` (k = 2) as variant B (no refinement)
+and E (with R3), and AP-BSN (DBSNl) without and with R3. Per variant:
+
+* milliseconds per image of ``size`` x ``size`` pixels (RGB, default 256): the median of
+  ``repeats`` timed calls after one warm-up call;
+* milliseconds per megapixel, timed on an image of ``megapixel_size`` pixels a side (default
+  1024), not extrapolated; there E runs its R3 passes one per backbone call
+  (``refine_batch=1``, as tiled inference does) so memory stays that of the B pass;
+* peak memory of the call (:func:`amsnet.memory.peak_memory`; measured during the warm-up
+  call): resident-size increase on a Linux CPU, allocator peak on CUDA;
+* the scheme overhead: the share of the time spent outside the backbone calls (PD,
+  partitions, masking, stitching, R3 bookkeeping), found by timing the same backbone calls on
+  inputs of the shapes ``denoise`` gives it (recorded while counting its FLOPs);
+* FLOPs per image (:mod:`amsnet.bench.counting`, counted on the meta device) and the
+  backbone's achieved GFLOP/s as a share of the *ceiling*, a 3x3 64->64 convolution on
+  1x64x256x256 measured on the same machine in both memory formats.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from amsnet.bench.cost import BLIND_SPOT_NET, count_denoise, method_for
+from amsnet.errors import ConfigError
+from amsnet.memory import peak_memory
+from amsnet.nets import list_nets
+from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
+
+log = logging.getLogger(__name__)
+
+SIZE = 256
+"""Default side of the timed image (the supplement's Fig. 5 times 256x256 images)."""
+MEGAPIXEL_SIZE = 1024
+"""Default side of the image the time per megapixel is measured on."""
+CEILING_SIZE = 256
+"""Side of the reference convolution's input."""
+LAYOUTS = ("channels_last", "default")
+
+
+@dataclass
+class SpeedOptions:
+    """What :func:`run_speed` measures.
+
+    Attributes:
+        nets: backbones (default: all; DBSNl is measured in AP-BSN, the others in AMSNet).
+        preset: preset of every backbone.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        repeats: timed calls per variant without R3.
+        refine_repeats: timed calls per variant with R3.
+        refine: also measure the R3 variants.
+        size: side of the timed image, pixels.
+        megapixel_size: side of the image for the time per megapixel; ``None`` skips it.
+        layout: memory format of the weights (``channels_last``, what inference uses, or
+            ``default``).
+        tune_allocator: raise glibc's allocator thresholds first (what inference does).
+    """
+
+    nets: list[str] | None = None
+    preset: str = "paper"
+    device: str = "auto"
+    repeats: int = 3
+    refine_repeats: int = 1
+    refine: bool = True
+    size: int = SIZE
+    megapixel_size: int | None = MEGAPIXEL_SIZE
+    layout: str = "channels_last"
+    tune_allocator: bool = True
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for values that cannot be measured."""
+        if self.repeats < 1 or self.refine_repeats < 1:
+            raise ConfigError("--repeats and --refine-repeats must be at least 1")
+        if self.size < 8:
+            raise ConfigError(f"--size must be at least 8 pixels, got {self.size}")
+        if self.megapixel_size is not None and self.megapixel_size < 8:
+            raise ConfigError(
+                f"--megapixel-size must be at least 8 pixels, got {self.megapixel_size}; "
+                "use --no-megapixel to skip the measurement"
+            )
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"unknown layout {self.layout!r}; choose one of {LAYOUTS}")
+        unknown = sorted(set(self.nets or []) - set(list_nets()))
+        if unknown:
+            raise ConfigError(f"unknown backbone(s) {unknown}; registered: {list_nets()}")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (timing an asynchronous device needs it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, int | None]:
+    """Median wall-clock seconds of ``repeats`` calls of ``fn`` after one warm-up call.
+
+    Returns:
+        ``(seconds, peak_bytes)``: the peak memory is measured during the warm-up call
+        (``None`` where it cannot be measured).
+    """
+    with peak_memory(device) as peak:
+        fn()
+        synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), peak.bytes
+
+
+def conv_ceiling(device: torch.device, channels_last: bool, repeats: int) -> float:
+    """GFLOP/s of a 3x3 64->64 convolution on 1x64x256x256 (the reference kernel)."""
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).to(device)
+    x = torch.rand(1, 64, CEILING_SIZE, CEILING_SIZE, device=device)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        seconds, _ = timed(lambda: conv(x), device, max(repeats, 5))
+    return 2 * 64 * 64 * 9 * CEILING_SIZE**2 / seconds / 1e9
+
+
+def measure_variant(
+    method: torch.nn.Module,
+    meta_method: torch.nn.Module,
+    device: torch.device,
+    options: SpeedOptions,
+    refine: bool,
+) -> dict[str, Any]:
+    """Time, memory and FLOPs of one variant (``refine``: E) of one method.
+
+    ``meta_method`` is the same method built on the meta device, for counting.
+    """
+    size = options.size
+    repeats = options.refine_repeats if refine else options.repeats
+    count = count_denoise(meta_method, size, refine=refine)
+    noisy = torch.rand(1, 3, size, size, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    bare = [torch.rand(shape, device=device) for shape in count.calls]
+
+    def run() -> None:
+        method.denoise(noisy, generator=generator, refine=refine)
+
+    def run_bare() -> None:
+        with torch.no_grad():
+            for x in bare:
+                method.backbone(x)
+
+    total, peak = timed(run, device, repeats)
+    backbone, _ = timed(run_bare, device, repeats)
+    record: dict[str, Any] = {
+        "ms_per_image": total * 1e3,
+        "seconds_per_image": total,
+        "backbone_ms": backbone * 1e3,
+        "overhead": max(0.0, (total - backbone) / total),
+        "gflop_per_image": count.flops / 1e9,
+        "gflops": count.flops / total / 1e9,
+        "backbone_gflops": count.flops / backbone / 1e9,
+        "peak_mib": None if peak is None else peak / 2**20,
+        "ms_per_megapixel": None,
+        "megapixel_peak_mib": None,
+    }
+    if options.megapixel_size is not None:
+        side = options.megapixel_size
+        large = torch.rand(1, 3, side, side, device=device)
+        # One R3 pass per backbone call: all passes at once would need refine_passes times
+        # the memory of the B pass on a large image.
+        refine_batch = 1 if refine else None
+
+        def run_large() -> None:
+            method.denoise(large, generator=generator, refine=refine, refine_batch=refine_batch)
+
+        seconds, large_peak = timed(run_large, device, repeats)
+        record["ms_per_megapixel"] = seconds * 1e3 / (side * side / 1e6)
+        record["megapixel_peak_mib"] = None if large_peak is None else large_peak / 2**20
+    return record
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model name (``/proc/cpuinfo`` on Linux)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_speed(options: SpeedOptions) -> dict[str, Any]:
+    """Measure every selected method and variant (see the module docstring).
+
+    Returns:
+        ``{"environment": {...}, "results": [...]}``: the environment (device, its name,
+        threads, torch version, date, options, ceiling) and one record per method and variant
+        with ``label``, ``method``, ``net``, ``variant``, ``params`` and the measurements.
+
+    Raises:
+        ConfigError: bad options, an unknown backbone or preset, or an unavailable device.
+    """
+    options.check()
+    device = resolve_device(options.device)
+    tuned = tune_cpu_allocator() if options.tune_allocator else False
+    channels_last = options.layout == "channels_last"
+    torch.manual_seed(0)
+    ceiling = {
+        "channels_last": conv_ceiling(device, True, options.repeats),
+        "default": conv_ceiling(device, False, options.repeats),
+    }
+    names = options.nets or list_nets()
+    ordered = [n for n in names if n != BLIND_SPOT_NET] + [n for n in names if n == BLIND_SPOT_NET]
+    results = []
+    for name in ordered:
+        method = prepare_for_inference(
+            method_for(name, options.preset), device, channels_last=channels_last
+        )
+        meta_method = method_for(name, options.preset, "meta")
+        label = "AP-BSN" if name == BLIND_SPOT_NET else "AMSNet"
+        variants = [("B", False), ("E", True)] if options.refine else [("B", False)]
+        for variant, refine in variants:
+            record = {
+                "label": f"{label} ({name}) {variant}",
+                "method": label,
+                "net": name,
+                "variant": variant,
+                "params": sum(p.numel() for p in method.parameters()),
+                **measure_variant(method, meta_method, device, options, refine),
+            }
+            log.info("%s: %.1f ms per image", record["label"], record["ms_per_image"])
+            results.append(record)
+        del method
+    environment = {
+        "device": str(device),
+        "device_name": device_name(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "preset": options.preset,
+        "size": options.size,
+        "megapixel_size": options.megapixel_size,
+        "repeats": options.repeats,
+        "refine_repeats": options.refine_repeats,
+        "layout": options.layout,
+        "glibc_allocator_tuned": tuned,
+        "conv_ceiling_gflops": ceiling,
+    }
+    return {"environment": environment, "results": results}
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def speed_markdown(report: dict[str, Any]) -> str:
+    """The report as a header and a markdown table (one row per method and variant)."""
+    env = report["environment"]
+    ceiling = env["conv_ceiling_gflops"]
+    reference = max(ceiling.values())
+    megapixel = env["megapixel_size"]
+    lines = [
+        f"device {env['device']} ({env['device_name']}), {env['threads']} threads, "
+        f"torch {env['torch']}, {env['date']}; preset {env['preset']}, weights "
+        f"{env['layout']}, allocator tuned: {env['glibc_allocator_tuned']}",
+        f"ceiling: 3x3 conv 64->64 on 1x64x256x256 = {ceiling['channels_last']:.0f} GFLOP/s "
+        f"channels_last, {ceiling['default']:.0f} GFLOP/s default layout",
+        f"times: median of {env['repeats']} runs ({env['refine_repeats']} with R3) after a "
+        f"warm-up; image {env['size']}x{env['size']}"
+        + (f"; per megapixel on {megapixel}x{megapixel}" if megapixel else ""),
+        "",
+        f"| method | backbone | variant | params | ms/img | ms/MP | peak MiB | peak MiB "
+        f"{megapixel or '-'}² | GFLOP/img | scheme overhead | backbone GFLOP/s | % of ceiling |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["results"]:
+        lines.append(
+            f"| {row['method']} | {row['net']} | {row['variant']} | {row['params']:,} | "
+            f"{row['ms_per_image']:.1f} | {_number(row['ms_per_megapixel'], '.0f')} | "
+            f"{_number(row['peak_mib'], '.0f')} | {_number(row['megapixel_peak_mib'], '.0f')} | "
+            f"{row['gflop_per_image']:.1f} | {row['overhead']:.1%} | "
+            f"{row['backbone_gflops']:.0f} | {row['backbone_gflops'] / reference:.0%} |"
+        )
+    return "\n".join(lines) + "\n"
