@@ -159,17 +159,26 @@ def markdown_table(config: StudyConfig, rows: list[dict[str, Any]]) -> str:
         "awgn": f"AWGN sigma {config.sigma:g}" if config.sigma else "AWGN",
         "camera": f"synthetic camera noise ({config.level})",
     }.get(config.dataset, "real camera noise")
+    ordinary = ""
+    if any(m.endswith("-ordinary") for m in config.methods):
+        made = "DBSNl made ordinary" if config.ordinary_net == "dbsnl" else config.ordinary_net
+        ordinary = f"; ablation network {made}"
     head = (
         f"{config.dataset} ({noise}), {config.images or 'all'} images, seeds "
         f"{', '.join(map(str, config.seeds))}; training budget {config.cpu_seconds:g} CPU s per "
-        f"model; backbone {config.net} ({config.preset}), AP-BSN DBSNl ({config.apbsn_preset}).\n\n"
+        f"model; backbone {config.net} ({config.preset}), AP-BSN DBSNl ({config.apbsn_preset})"
+        f"{ordinary}.\n\n"
     )
     lines = [
         "| method | PSNR (dB) | SSIM | PSNR to the noisy input | training steps | s / image |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        to_noisy = "–" if r["psnr_to_noisy"] is None else f"{r['psnr_to_noisy']:.2f}"
+        if r["psnr_to_noisy"] is not None:
+            to_noisy = f"{r['psnr_to_noisy']:.2f}"
+        else:
+            # No finite value: the input itself, or an output identical to it (8-bit).
+            to_noisy = "–" if r["method"] == "noisy" else "∞ (identical)"
         lines.append(
             f"| {r['label']} | {r['psnr']:.2f} ± {r['psnr_std']:.2f} | "
             f"{r['ssim']:.4f} ± {r['ssim_std']:.4f} | {to_noisy} | "

@@ -1,4 +1,5 @@
-"""``amsnet bench``: compute cost, speed and memory, and PSNR-versus-time charts.
+"""``amsnet bench``: compute cost, speed and memory, PSNR-versus-time charts, and the
+equal-budget quality study.
 
 Each benchmark is a sub-command: a function ``_add_<name>(sub)`` registers its parser and sets
 ``run`` to its ``_run_<name>(args) -> int``; :data:`SUBCOMMANDS` lists the adders. A new
@@ -16,7 +17,8 @@ from pathlib import Path
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "bench",
-        help="benchmarks: cost (params, FLOPs), speed (time, memory), chart (PSNR vs time)",
+        help="benchmarks: cost (params, FLOPs), speed (time, memory), chart (PSNR vs time), "
+        "quality (every method at equal budget)",
         description="Benchmarks of the methods and backbones; see benchmarks/README.md.",
     )
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
