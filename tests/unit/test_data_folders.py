@@ -180,7 +180,7 @@ def test_memory_cache_stays_within_its_budget(noisy_dir):
     dataset = NoisyFolder(noisy_dir, crop_size=8, memory_cache_bytes=budget)
     for index in range(30):
         dataset[index]
-        assert dataset._memory_used <= budget
+        assert dataset._memory._used <= budget
 
 
 def test_pickled_dataset_leaves_the_memory_cache_behind(noisy_dir):

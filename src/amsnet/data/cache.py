@@ -12,6 +12,8 @@ import hashlib
 import json
 import logging
 import os
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,46 @@ from amsnet.data.io import read_array
 from amsnet.errors import DataError
 
 logger = logging.getLogger(__name__)
+
+
+class RecentImages:
+    """Decoded images kept in memory, least recently used first out, within a byte budget.
+
+    Pickling (spawned data-loader workers) gives an empty copy, so each worker fills its own
+    instead of receiving the parent's pixels.
+
+    Args:
+        budget: bytes of pixels to keep (0 keeps nothing; a larger image is never kept).
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._images: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._used = 0
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def get(self, number: int, decode: Callable[[], np.ndarray]) -> np.ndarray:
+        """Image ``number``: from memory, else ``decode()`` (kept if it fits the budget)."""
+        cached = self._images.get(number)
+        if cached is not None:
+            self._images.move_to_end(number)
+            return cached
+        array = decode()
+        if array.nbytes <= self.budget:
+            self._images[number] = array
+            self._used += array.nbytes
+            while self._used > self.budget:
+                _, evicted = self._images.popitem(last=False)
+                self._used -= evicted.nbytes
+        return array
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"budget": self.budget}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["budget"])
 
 
 class DecodedImageCache:

@@ -34,15 +34,13 @@ Noisy/clean pairs for evaluation are in :mod:`amsnet.data.pairs`.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from amsnet.data.cache import DecodedImageCache
+from amsnet.data.cache import DecodedImageCache, RecentImages
 from amsnet.data.crops import (
     check_epoch,
     check_positive,
@@ -178,8 +176,7 @@ class NoisyFolder(Dataset):
             areas = [image_area(path) for path in self.paths] if sampling == "area" else []
         weights = areas if sampling == "area" else [1] * len(self.paths)
         self._weights = torch.tensor(weights, dtype=torch.float64)
-        self._memory: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._memory_used = 0
+        self._memory = RecentImages(memory_cache_bytes)
 
     def __len__(self) -> int:
         return self.crops_per_epoch
@@ -214,22 +211,4 @@ class NoisyFolder(Dataset):
         """``(H, W, C)`` integer pixels of image ``number`` (from a cache when possible)."""
         if self.decoded_cache is not None:
             return self.decoded_cache.image(number)
-        cached = self._memory.get(number)
-        if cached is not None:
-            self._memory.move_to_end(number)
-            return cached
-        array = read_array(self.paths[number])
-        if array.nbytes <= self.memory_cache_bytes:
-            self._memory[number] = array
-            self._memory_used += array.nbytes
-            while self._memory_used > self.memory_cache_bytes:
-                _, evicted = self._memory.popitem(last=False)
-                self._memory_used -= evicted.nbytes
-        return array
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Workers started by pickling (spawn) begin with an empty cache instead of a copy.
-        state = self.__dict__.copy()
-        state["_memory"] = OrderedDict()
-        state["_memory_used"] = 0
-        return state
+        return self._memory.get(number, lambda: read_array(self.paths[number]))

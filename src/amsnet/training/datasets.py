@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from amsnet.config import SKIMAGE_SOURCE, TrainDataConfig
-from amsnet.data.cache import DecodedImageCache
+from amsnet.data.cache import DecodedImageCache, RecentImages
 from amsnet.data.crops import (
     check_epoch,
     check_positive,
@@ -102,8 +101,7 @@ class FileImages:
         if cache_dir is not None:
             self.decoded_cache = DecodedImageCache.open_or_build(root, self.paths, cache_dir)
         self._areas: list[int] | None = None
-        self._memory: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._memory_used = 0
+        self._memory = RecentImages(memory_cache_bytes)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -119,28 +117,10 @@ class FileImages:
     def image(self, number: int) -> np.ndarray:
         if self.decoded_cache is not None:
             return self.decoded_cache.image(number)
-        cached = self._memory.get(number)
-        if cached is not None:
-            self._memory.move_to_end(number)
-            return cached
-        array = read_array(self.paths[number])
-        if array.nbytes <= self.memory_cache_bytes:
-            self._memory[number] = array
-            self._memory_used += array.nbytes
-            while self._memory_used > self.memory_cache_bytes:
-                _, evicted = self._memory.popitem(last=False)
-                self._memory_used -= evicted.nbytes
-        return array
+        return self._memory.get(number, lambda: read_array(self.paths[number]))
 
     def name(self, number: int) -> str:
         return str(self.paths[number])
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Workers started by pickling (spawn) begin with an empty cache instead of a copy.
-        state = self.__dict__.copy()
-        state["_memory"] = OrderedDict()
-        state["_memory_used"] = 0
-        return state
 
 
 class ArrayImages:
