@@ -86,12 +86,23 @@ def tile_alignment(method: Method) -> int:
 
 @dataclass
 class TilePlan:
-    """How an image will be cut: ``tile`` is ``None`` for the whole image at once."""
+    """How an image will be cut: ``tile`` is ``None`` for the whole image at once.
+
+    ``refine_batch`` is how many R3 passes share one backbone call (``None``: all of them).
+    Each pass holds about as much memory as the base pass, so all 8 (AMSNet: 8 x k = 16
+    images) at once would need several times the budget; :func:`plan_tiles` fits as many as
+    the budget allows. Inside tiles it is 1 unless given.
+    """
 
     tile: int | None
     overlap: int
     align: int
     bytes_per_pixel: float
+    refine_batch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.refine_batch is None and self.tile is not None:
+            self.refine_batch = 1
 
 
 def plan_tiles(
@@ -111,8 +122,9 @@ def plan_tiles(
         method: the model (on its device).
         height: image height.
         width: image width.
-        refine: R3 will run (it is run one pass at a time inside a tile, so its memory per
-            pixel is about that of the base pass).
+        refine: R3 will run: inside a tile one pass per backbone call, so its memory per
+            pixel is about that of the base pass; on an untiled image as many passes per call
+            as the budget holds (``TilePlan.refine_batch``).
         tile: ``"auto"`` (from the budget), an integer size (rounded down to the alignment),
             or ``None``/``0`` for no tiling.
         overlap: pixels shared by neighbouring tiles.
@@ -135,7 +147,10 @@ def plan_tiles(
     cost = bytes_per_pixel or measure_bytes_per_pixel(method, refine=refine)
     budget = memory_budget or _default_budget(device)
     if height * width * cost <= budget:
-        return TilePlan(None, overlap, align, cost)
+        # The cost was measured with one R3 pass per call; each further pass adds about as
+        # much again.
+        passes_per_call = max(1, int(budget // (height * width * cost)))
+        return TilePlan(None, overlap, align, cost, passes_per_call)
     side = int(math.sqrt(budget / cost)) // align * align
     side = max(side, overlap + align, 2 * align)
     return TilePlan(side, overlap, align, cost)
@@ -245,11 +260,13 @@ def _denoise_tiles(
 
     def run(region: torch.Tensor, tile: Tile) -> torch.Tensor:
         batch = region[None].to(device)
-        # One R3 pass per backbone call inside tiles: memory like the base pass.
-        refine_batch = 1 if plan.tile is not None else None
         key = PixelKey(seed, tile.top, tile.left) if keyed else None
         out = method.denoise(
-            batch, generator=generator, refine=refine, refine_batch=refine_batch, pixel_key=key
+            batch,
+            generator=generator,
+            refine=refine,
+            refine_batch=plan.refine_batch,
+            pixel_key=key,
         )
         return out[0].float().cpu()
 

@@ -64,6 +64,31 @@ def test_tile_size_follows_the_memory_budget_and_alignment():
     assert APBSN(create_net("dbsnl", preset=None, **TINY["dbsnl"])).settings.pd_factor_eval == 2
 
 
+def test_refinement_passes_per_call_fit_the_budget(monkeypatch):
+    method = AMSNet(create_net("dncnn", preset=None, **TINY["dncnn"]))
+    budget, cost = 64 * 2**20, 4096
+    # 100 x 80 pixels x 4096 bytes = 31 MiB per pass: two passes per call fit in 64 MiB.
+    small = plan_tiles(method, 100, 80, memory_budget=budget, bytes_per_pixel=cost)
+    assert (small.tile, small.refine_batch) == (None, 2)
+    tiny = plan_tiles(method, 20, 20, memory_budget=budget, bytes_per_pixel=cost)
+    assert tiny.refine_batch == budget // (400 * cost)  # more than the passes: all at once
+    tiled = plan_tiles(method, 4000, 6000, memory_budget=budget, bytes_per_pixel=cost)
+    assert tiled.refine_batch == 1
+    assert TilePlan(64, 8, 2, 0.0).refine_batch == 1
+    assert TilePlan(None, 8, 2, 0.0).refine_batch is None
+
+    seen = []
+    original = method.denoise
+
+    def spy(batch, **kwargs):
+        seen.append(kwargs["refine_batch"])
+        return original(batch, **kwargs)
+
+    monkeypatch.setattr(method, "denoise", spy)
+    denoise_image(method, torch.rand(3, 100, 80), refine=True, plan=small)
+    assert seen == [2]
+
+
 def test_bytes_per_pixel_is_measured():
     method = AMSNet(create_net("dncnn", preset=None, **TINY["dncnn"]))
     assert measure_bytes_per_pixel(method) >= 2048

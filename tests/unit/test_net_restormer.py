@@ -13,7 +13,8 @@ import torch.nn.functional as F
 import amsnet.nets.restormer  # noqa: F401  (registers "restormer")
 from amsnet.compat.official import RENAMES
 from amsnet.errors import ConfigError
-from amsnet.nets.restormer import Restormer, TransposedAttention
+from amsnet.nets.layers import ChannelLayerNorm
+from amsnet.nets.restormer import GatedFeedForward, Restormer, TransposedAttention
 from amsnet.ops.padding import pad_to_multiple
 
 OFFICIAL_KEYS = Path(__file__).parents[1] / "data" / "official_keys" / "restormer.json"
@@ -60,6 +61,51 @@ def test_attention_matches_normalised_formula(heads: int) -> None:
     torch.testing.assert_close(module(x), expected, rtol=1e-5, atol=1e-5)
     channels_last = module(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(channels_last, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_feed_forward_matches_the_chunked_formula() -> None:
+    # The block computes each half of its expansion on its own; the paper's formula chunks
+    # one expansion. Both must agree, with and without biases, in both memory formats.
+    torch.manual_seed(0)
+    for bias in (False, True):
+        module = GatedFeedForward(12, 2.66, bias=bias)
+        x = torch.randn(2, 12, 7, 9)
+        gate, content = module.dwconv(module.project_in(x)).chunk(2, dim=1)
+        expected = module.project_out(F.gelu(gate) * content)
+        for layout in (torch.contiguous_format, torch.channels_last):
+            with torch.no_grad():  # the in-place inference path
+                got = module(x.contiguous(memory_format=layout))
+            torch.testing.assert_close(got, expected.detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(module(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bias_free_norm_inference_path_matches_the_formula() -> None:
+    torch.manual_seed(0)
+    norm = ChannelLayerNorm(10, bias=False, eps=1e-5)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 2.0)
+    x = torch.randn(2, 10, 5, 6) * 3 + 1  # a non-zero mean: the norm must not subtract it
+    expected = x / torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
+    expected = expected * norm.weight.view(1, -1, 1, 1)
+    channels_last = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fast = norm(channels_last)
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(norm(channels_last), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_inference_and_training_paths_agree() -> None:
+    # no_grad takes in-place and fused shortcuts; with autograd on, the plain formulas.
+    torch.manual_seed(0)
+    net = Restormer(**TINY).to(memory_format=torch.channels_last)
+    x = torch.rand(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    with_grad = net(x)
+    with torch.no_grad():
+        without = net(x)
+    torch.testing.assert_close(without, with_grad.detach(), rtol=1e-5, atol=1e-5)
+    with_grad.square().mean().backward()
+    assert all(p.grad is not None for p in net.parameters())
 
 
 def test_pads_by_reflection_and_crops_back() -> None:

@@ -39,6 +39,12 @@ class ChannelLayerNorm(nn.Module):
                 x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps
             )
             return out.permute(0, 3, 1, 2)
+        if (
+            self.bias is None
+            and not torch.is_grad_enabled()
+            and x.is_contiguous(memory_format=torch.channels_last)
+        ):
+            return self._bias_free_inference(x)
         # Two plain means instead of torch.var_mean: the fused op reduces over the channel
         # dimension 2-9x slower on CPU (measured on 1x96x64x64, both memory formats).
         centred = x - x.mean(dim=1, keepdim=True)
@@ -47,3 +53,19 @@ class ChannelLayerNorm(nn.Module):
         if self.bias is None:
             return x * scale * weight
         return centred * scale * weight + self.bias.view(1, -1, 1, 1)
+
+    def _bias_free_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """The "BiasFree" norm of a channels-last ``x`` in two passes over memory.
+
+        The fused layer-norm kernel returns, besides its centred output
+        ``(x - mean) * rstd * weight``, the per-pixel ``mean`` and ``rstd``; adding back
+        ``mean * rstd * weight`` in place gives ``x * rstd * weight``. That is three times
+        faster than the six element-wise passes of the general path (Restormer, 8x96x128x128:
+        5.4 ms against 16 ms on two cores). Gradients do not flow through the returned
+        ``mean`` and ``rstd``, hence inference only.
+        """
+        channels_inner = x.permute(0, 2, 3, 1)
+        out, mean, rstd = torch.ops.aten.native_layer_norm(
+            channels_inner, (x.shape[1],), self.weight, None, self.eps
+        )
+        return out.addcmul_(mean * rstd, self.weight).permute(0, 3, 1, 2)

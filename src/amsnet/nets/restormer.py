@@ -115,13 +115,42 @@ class GatedFeedForward(nn.Module):
     def __init__(self, channels: int, expansion: float, *, bias: bool) -> None:
         super().__init__()
         hidden = int(channels * expansion)
+        self.hidden = hidden
         self.project_in = nn.Conv2d(channels, 2 * hidden, kernel_size=1, bias=bias)
         self.dwconv = nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden, bias=bias)
         self.project_out = nn.Conv2d(hidden, channels, kernel_size=1, bias=bias)
 
+    def _half(self, x: torch.Tensor, half: int) -> torch.Tensor:
+        """The gate (``half=0``) or content (``half=1``) map: the 1x1 expansion and the
+        depthwise conv restricted to that half of their output channels.
+
+        Computing each half on its own is exactly ``dwconv(project_in(x)).chunk(2)`` (both
+        convs are per output channel), but each half comes out dense. A channel slice of a
+        channels-last map is strided, and GELU on one runs 3-4x slower than on a dense map
+        (8x255x128x128 on two cores: about 50 ms against 12 ms).
+        """
+        channels = slice(half * self.hidden, (half + 1) * self.hidden)
+
+        def part(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor[channels]
+
+        expanded = F.conv2d(x, self.project_in.weight[channels], part(self.project_in.bias))
+        return F.conv2d(
+            expanded,
+            self.dwconv.weight[channels],
+            part(self.dwconv.bias),
+            padding=1,
+            groups=self.hidden,
+        )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, content = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-        return self.project_out(F.gelu(gate) * content)
+        gate, content = (self._half(x, half) for half in (0, 1))
+        gated = F.gelu(gate)
+        if torch.is_grad_enabled():
+            gated = gated * content  # autograd needs the GELU output kept for the product
+        else:
+            gated.mul_(content)  # one full-size map fewer to allocate and write
+        return self.project_out(gated)
 
 
 class TransformerBlock(nn.Module):
@@ -148,8 +177,10 @@ class TransformerBlock(nn.Module):
         self.ffn = GatedFeedForward(channels, expansion, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.ffn(self.norm2(x))
+        # In-place residual sums: the branches end in a conv, whose backward needs its input
+        # and weight but not its output, so autograd is unaffected and no new map is written.
+        x = self.attn(self.norm1(x)).add_(x)
+        return self.ffn(self.norm2(x)).add_(x)
 
 
 class Downsample(nn.Module):
