@@ -80,3 +80,22 @@ def _status_bytes(field: str) -> int | None:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return None
+
+
+def available_memory(device: torch.device | str) -> int | None:
+    """Bytes a new allocation can still get: free GPU memory on CUDA, ``MemAvailable`` of
+    ``/proc/meminfo`` on a Linux CPU; ``None`` where it is not known."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -58,6 +58,38 @@ def test_speed_measures_every_column_and_writes_json_and_markdown(tmp_path, caps
     assert rows[1]["gflop_per_image"] == pytest.approx(rows[0]["gflop_per_image"] * 9)
 
 
+def test_speed_skips_a_megapixel_run_that_would_not_fit_and_saves_every_record(
+    tmp_path, capsys, monkeypatch
+):
+    import amsnet.bench.speed as speed
+
+    saved = []
+    original = speed.run_speed
+
+    def spying_run_speed(options, on_record=None):
+        def spy(report):
+            saved.append(len(report["results"]))
+            on_record(report)
+
+        return original(options, on_record=spy)
+
+    monkeypatch.setattr(speed, "run_speed", spying_run_speed)
+    monkeypatch.setattr(speed, "available_memory", lambda device: 0)  # nothing free
+    report = tmp_path / "speed.json"
+    args = ["bench", "speed", "--preset", "small", "--nets", "dncnn", "--device", "cpu"]
+    args += ["--size", "16", "--megapixel-size", "24", "--repeats", "1"]
+    assert main([*args, "--json", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert saved == [1, 2]  # the file was written after each record
+    rows = json.loads(report.read_text())["results"]
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak memory is measured on Linux only")
+    for row in rows:
+        assert row["ms_per_megapixel"] is None
+        assert row["megapixel_skipped"].startswith("needs about")
+    assert "Per megapixel skipped for AMSNet (dncnn) E: needs about" in printed
+
+
 def test_speed_rejects_zero_repeats(capsys):
     assert main(["bench", "speed", "--nets", "dncnn", "--repeats", "0"]) == 1
     assert "--repeats" in capsys.readouterr().err

@@ -7,7 +7,8 @@ and E (with R3), and AP-BSN (DBSNl) without and with R3. Per variant:
   ``repeats`` timed calls after one warm-up call;
 * milliseconds per megapixel, timed on an image of ``megapixel_size`` pixels a side (default
   1024), not extrapolated; there E runs its R3 passes one per backbone call
-  (``refine_batch=1``, as tiled inference does) so memory stays that of the B pass;
+  (``refine_batch=1``, as tiled inference does) so memory stays that of the B pass, and its
+  first call is timed too (no separate warm-up: it would double a run of minutes);
 * peak memory of the call (:func:`amsnet.memory.peak_memory`; measured during the warm-up
   call): resident-size increase on a Linux CPU, allocator peak on CUDA;
 * the scheme overhead: the share of the time spent outside the backbone calls (PD,
@@ -33,7 +34,7 @@ import torch
 
 from amsnet.bench.cost import BLIND_SPOT_NET, count_denoise, method_for
 from amsnet.errors import ConfigError
-from amsnet.memory import peak_memory
+from amsnet.memory import available_memory, peak_memory
 from amsnet.nets import list_nets
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 
@@ -103,17 +104,28 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, int | None]:
+def timed(
+    fn: Callable[[], object], device: torch.device, repeats: int, *, warm_up: bool = True
+) -> tuple[float, int | None]:
     """Median wall-clock seconds of ``repeats`` calls of ``fn`` after one warm-up call.
+
+    Args:
+        warm_up: ``False`` times the first call too (the one whose peak memory is measured):
+            for calls of minutes, where a warm-up's share of the time is negligible but a
+            second call doubles the run.
 
     Returns:
         ``(seconds, peak_bytes)``: the peak memory is measured during the warm-up call
         (``None`` where it cannot be measured).
     """
+    times = []
     with peak_memory(device) as peak:
+        start = time.perf_counter()
         fn()
         synchronize(device)
-    times = []
+        if not warm_up:
+            times.append(time.perf_counter() - start)
+            repeats -= 1
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
@@ -134,16 +146,26 @@ def conv_ceiling(device: torch.device, channels_last: bool, repeats: int) -> flo
     return 2 * 64 * 64 * 9 * CEILING_SIZE**2 / seconds / 1e9
 
 
+MEMORY_HEADROOM = 0.8
+"""Share of the available memory a per-megapixel run may be expected to use."""
+
+
 def measure_variant(
     method: torch.nn.Module,
     meta_method: torch.nn.Module,
     device: torch.device,
     options: SpeedOptions,
     refine: bool,
+    base_peak: int | None = None,
 ) -> dict[str, Any]:
     """Time, memory and FLOPs of one variant (``refine``: E) of one method.
 
     ``meta_method`` is the same method built on the meta device, for counting.
+    ``base_peak``: the B variant's peak bytes at ``size`` (default: this variant's); the
+    per-megapixel run (R3 one pass per call, so about B's memory) is skipped, with the
+    reason in ``megapixel_skipped``, when that peak scaled to its pixels exceeds
+    :data:`MEMORY_HEADROOM` of the available memory: an out-of-memory kill would lose the
+    whole report (the paper DeamNet needs more than 24 GB for one 1024x1024 call).
     """
     size = options.size
     repeats = options.refine_repeats if refine else options.repeats
@@ -173,9 +195,25 @@ def measure_variant(
         "peak_mib": None if peak is None else peak / 2**20,
         "ms_per_megapixel": None,
         "megapixel_peak_mib": None,
+        "megapixel_skipped": None,
     }
     if options.megapixel_size is not None:
         side = options.megapixel_size
+        reference = base_peak if base_peak is not None else peak
+        available = available_memory(device)
+        if reference is not None and available is not None:
+            expected = reference * (side * side) / (size * size)
+            if expected >= MEMORY_HEADROOM * available:
+                record["megapixel_skipped"] = (
+                    f"needs about {expected / 2**30:.1f} GiB at {side}x{side}, "
+                    f"{available / 2**30:.1f} GiB available"
+                )
+                log.warning(
+                    "%s per megapixel skipped: %s",
+                    type(method.backbone).__name__,
+                    record["megapixel_skipped"],
+                )
+                return record
         large = torch.rand(1, 3, side, side, device=device)
         # One R3 pass per backbone call: all passes at once would need refine_passes times
         # the memory of the B pass on a large image.
@@ -184,7 +222,9 @@ def measure_variant(
         def run_large() -> None:
             method.denoise(large, generator=generator, refine=refine, refine_batch=refine_batch)
 
-        seconds, large_peak = timed(run_large, device, repeats)
+        # With R3 one call takes minutes on a CPU and the model is warm from the runs above:
+        # its first call is timed too.
+        seconds, large_peak = timed(run_large, device, repeats, warm_up=not refine)
         record["ms_per_megapixel"] = seconds * 1e3 / (side * side / 1e6)
         record["megapixel_peak_mib"] = None if large_peak is None else large_peak / 2**20
     return record
@@ -204,8 +244,13 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-def run_speed(options: SpeedOptions) -> dict[str, Any]:
+def run_speed(
+    options: SpeedOptions, on_record: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
     """Measure every selected method and variant (see the module docstring).
+
+    ``on_record(report)`` is called with the report so far after every record, so that a
+    caller can save it as it grows (a run of the paper presets takes an hour on a CPU).
 
     Returns:
         ``{"environment": {...}, "results": [...]}``: the environment (device, its name,
@@ -224,28 +269,6 @@ def run_speed(options: SpeedOptions) -> dict[str, Any]:
         "channels_last": conv_ceiling(device, True, options.repeats),
         "default": conv_ceiling(device, False, options.repeats),
     }
-    names = options.nets or list_nets()
-    ordered = [n for n in names if n != BLIND_SPOT_NET] + [n for n in names if n == BLIND_SPOT_NET]
-    results = []
-    for name in ordered:
-        method = prepare_for_inference(
-            method_for(name, options.preset), device, channels_last=channels_last
-        )
-        meta_method = method_for(name, options.preset, "meta")
-        label = "AP-BSN" if name == BLIND_SPOT_NET else "AMSNet"
-        variants = [("B", False), ("E", True)] if options.refine else [("B", False)]
-        for variant, refine in variants:
-            record = {
-                "label": f"{label} ({name}) {variant}",
-                "method": label,
-                "net": name,
-                "variant": variant,
-                "params": sum(p.numel() for p in method.parameters()),
-                **measure_variant(method, meta_method, device, options, refine),
-            }
-            log.info("%s: %.1f ms per image", record["label"], record["ms_per_image"])
-            results.append(record)
-        del method
     environment = {
         "device": str(device),
         "device_name": device_name(device),
@@ -262,7 +285,36 @@ def run_speed(options: SpeedOptions) -> dict[str, Any]:
         "glibc_allocator_tuned": tuned,
         "conv_ceiling_gflops": ceiling,
     }
-    return {"environment": environment, "results": results}
+    results: list[dict[str, Any]] = []
+    report = {"environment": environment, "results": results}
+    names = options.nets or list_nets()
+    ordered = [n for n in names if n != BLIND_SPOT_NET] + [n for n in names if n == BLIND_SPOT_NET]
+    for name in ordered:
+        method = prepare_for_inference(
+            method_for(name, options.preset), device, channels_last=channels_last
+        )
+        meta_method = method_for(name, options.preset, "meta")
+        label = "AP-BSN" if name == BLIND_SPOT_NET else "AMSNet"
+        variants = [("B", False), ("E", True)] if options.refine else [("B", False)]
+        base_peak = None
+        for variant, refine in variants:
+            measured = measure_variant(method, meta_method, device, options, refine, base_peak)
+            if not refine and measured["peak_mib"] is not None:
+                base_peak = int(measured["peak_mib"] * 2**20)
+            record = {
+                "label": f"{label} ({name}) {variant}",
+                "method": label,
+                "net": name,
+                "variant": variant,
+                "params": sum(p.numel() for p in method.parameters()),
+                **measured,
+            }
+            log.info("%s: %.1f ms per image", record["label"], record["ms_per_image"])
+            results.append(record)
+            if on_record is not None:
+                on_record(report)
+        del method
+    return report
 
 
 def _number(value: float | None, spec: str) -> str:
@@ -297,4 +349,11 @@ def speed_markdown(report: dict[str, Any]) -> str:
             f"{row['gflop_per_image']:.1f} | {row['overhead']:.1%} | "
             f"{row['backbone_gflops']:.0f} | {row['backbone_gflops'] / reference:.0%} |"
         )
+    skipped = [row for row in report["results"] if row.get("megapixel_skipped")]
+    if skipped:
+        lines.append("")
+        lines += [
+            f"Per megapixel skipped for {row['label']}: {row['megapixel_skipped']}."
+            for row in skipped
+        ]
     return "\n".join(lines) + "\n"

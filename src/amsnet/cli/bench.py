@@ -121,15 +121,19 @@ def _run_speed(args: argparse.Namespace) -> int:
         layout=args.layout,
         tune_allocator=not args.keep_allocator,
     )
-    report = run_speed(options)
-    table = speed_markdown(report)
-    print(table, end="")
-    if args.json is not None:
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(report, indent=2) + "\n")
-    if args.markdown is not None:
-        with atomic_path(args.markdown) as tmp:
-            tmp.write_text(table)
+
+    def save(report: dict) -> None:
+        # After every record: a long run that is killed keeps what it measured.
+        if args.json is not None:
+            with atomic_path(args.json) as tmp:
+                tmp.write_text(json.dumps(report, indent=2) + "\n")
+        if args.markdown is not None:
+            with atomic_path(args.markdown) as tmp:
+                tmp.write_text(speed_markdown(report))
+
+    report = run_speed(options, on_record=save)
+    print(speed_markdown(report), end="")
+    save(report)
     return 0
 
 
