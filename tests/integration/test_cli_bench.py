@@ -90,6 +90,20 @@ def test_speed_skips_a_megapixel_run_that_would_not_fit_and_saves_every_record(
     assert "Per megapixel skipped for AMSNet (dncnn) E: needs about" in printed
 
 
+def test_speed_can_run_r3_one_pass_per_call(tmp_path, capsys):
+    report = tmp_path / "speed.json"
+    args = ["bench", "speed", "--preset", "small", "--nets", "dncnn", "--device", "cpu"]
+    args += ["--size", "16", "--no-megapixel", "--repeats", "1", "--refine-batch", "1"]
+    assert main([*args, "--json", str(report)]) == 0
+    assert "R3 1 pass(es) per backbone call" in capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert data["environment"]["refine_batch"] == 1
+    base, refined = data["results"]
+    # The same 18 passes, in 1 + 8 calls instead of 2: the same FLOPs.
+    assert refined["gflop_per_image"] == pytest.approx(base["gflop_per_image"] * 9)
+    assert main([*args[:-2], "--refine-batch", "0"]) == 1
+
+
 def test_speed_rejects_zero_repeats(capsys):
     assert main(["bench", "speed", "--nets", "dncnn", "--repeats", "0"]) == 1
     assert "--repeats" in capsys.readouterr().err

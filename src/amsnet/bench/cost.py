@@ -150,8 +150,12 @@ def method_for(net: str, preset: str | None, device: torch.device | str = "cpu")
         return APBSN(backbone) if net == BLIND_SPOT_NET else AMSNet(backbone)
 
 
-def count_denoise(method: nn.Module, size: int, *, refine: bool) -> Count:
+def count_denoise(
+    method: nn.Module, size: int, *, refine: bool, refine_batch: int | None = None
+) -> Count:
     """Count ``method.denoise`` on one ``1x3xSxS`` image of ``method``'s device.
+
+    ``refine_batch``: R3 passes per backbone call (default: all), as ``denoise`` takes it.
 
     On the meta device no random numbers can be drawn, so the masks are keyed to pixel
     positions (:class:`~amsnet.ops.masks.PixelKey`); the backbone sees the same shapes as with
@@ -163,7 +167,13 @@ def count_denoise(method: nn.Module, size: int, *, refine: bool) -> Count:
     generator = torch.Generator()
 
     def run() -> None:
-        method.denoise(noisy, generator=generator, refine=refine, pixel_key=PixelKey(0))
+        method.denoise(
+            noisy,
+            generator=generator,
+            refine=refine,
+            refine_batch=refine_batch,
+            pixel_key=PixelKey(0),
+        )
 
     return count_call(method.backbone, run)
 

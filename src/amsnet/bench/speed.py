@@ -60,6 +60,9 @@ class SpeedOptions:
         repeats: timed calls per variant without R3.
         refine_repeats: timed calls per variant with R3.
         refine: also measure the R3 variants.
+        refine_batch: R3 passes per backbone call at ``size`` (default: all in one call, as
+            ``denoise`` does by default; ``amsnet denoise`` fits them to its memory budget,
+            which on a CPU is 1 for the large presets).
         size: side of the timed image, pixels.
         megapixel_size: side of the image for the time per megapixel; ``None`` skips it.
         layout: memory format of the weights (``channels_last``, what inference uses, or
@@ -73,6 +76,7 @@ class SpeedOptions:
     repeats: int = 3
     refine_repeats: int = 1
     refine: bool = True
+    refine_batch: int | None = None
     size: int = SIZE
     megapixel_size: int | None = MEGAPIXEL_SIZE
     layout: str = "channels_last"
@@ -82,6 +86,8 @@ class SpeedOptions:
         """Raise :class:`ConfigError` for values that cannot be measured."""
         if self.repeats < 1 or self.refine_repeats < 1:
             raise ConfigError("--repeats and --refine-repeats must be at least 1")
+        if self.refine_batch is not None and self.refine_batch < 1:
+            raise ConfigError(f"--refine-batch must be at least 1, got {self.refine_batch}")
         if self.size < 8:
             raise ConfigError(f"--size must be at least 8 pixels, got {self.size}")
         if self.megapixel_size is not None and self.megapixel_size < 8:
@@ -169,13 +175,14 @@ def measure_variant(
     """
     size = options.size
     repeats = options.refine_repeats if refine else options.repeats
-    count = count_denoise(meta_method, size, refine=refine)
+    refine_batch = options.refine_batch if refine else None
+    count = count_denoise(meta_method, size, refine=refine, refine_batch=refine_batch)
     noisy = torch.rand(1, 3, size, size, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
     bare = [torch.rand(shape, device=device) for shape in count.calls]
 
     def run() -> None:
-        method.denoise(noisy, generator=generator, refine=refine)
+        method.denoise(noisy, generator=generator, refine=refine, refine_batch=refine_batch)
 
     def run_bare() -> None:
         with torch.no_grad():
@@ -281,6 +288,7 @@ def run_speed(
         "megapixel_size": options.megapixel_size,
         "repeats": options.repeats,
         "refine_repeats": options.refine_repeats,
+        "refine_batch": options.refine_batch,
         "layout": options.layout,
         "glibc_allocator_tuned": tuned,
         "conv_ceiling_gflops": ceiling,
@@ -335,6 +343,11 @@ def speed_markdown(report: dict[str, Any]) -> str:
         f"channels_last, {ceiling['default']:.0f} GFLOP/s default layout",
         f"times: median of {env['repeats']} runs ({env['refine_repeats']} with R3) after a "
         f"warm-up; image {env['size']}x{env['size']}"
+        + (
+            f"; R3 {env['refine_batch']} pass(es) per backbone call"
+            if env.get("refine_batch")
+            else ""
+        )
         + (f"; per megapixel on {megapixel}x{megapixel}" if megapixel else ""),
         "",
         f"| method | backbone | variant | params | ms/img | ms/MP | peak MiB | peak MiB "

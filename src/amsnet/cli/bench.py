@@ -100,6 +100,11 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
         help="memory format of the weights (default: channels_last, what inference uses)",
     )
     parser.add_argument("--keep-allocator", action="store_true", help="do not tune glibc malloc")
+    parser.add_argument(
+        "--refine-batch",
+        type=int,
+        help="R3 passes per backbone call for the E variants (default: all in one call)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     parser.set_defaults(run=_run_speed)
@@ -116,6 +121,7 @@ def _run_speed(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         refine_repeats=args.refine_repeats,
         refine=not args.no_refine,
+        refine_batch=args.refine_batch,
         size=args.size,
         megapixel_size=None if args.no_megapixel else args.megapixel_size,
         layout=args.layout,
