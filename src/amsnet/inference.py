@@ -29,7 +29,7 @@ from amsnet.build import Method
 from amsnet.checkpoint import load_pretrained
 from amsnet.data.io import as_rgb, from_integer
 from amsnet.errors import ConfigError
-from amsnet.memory import peak_memory
+from amsnet.memory import available_memory, peak_memory
 from amsnet.methods import AMSNet
 from amsnet.ops.masks import PixelKey
 from amsnet.ops.tiling import blend_window, Tile, tile_grid
@@ -182,8 +182,7 @@ def measure_bytes_per_pixel(method: Method, *, refine: bool = False) -> float:
 
 def _default_budget(device: torch.device) -> int:
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(0.6 * free)
+        return int(0.6 * available_memory(device))
     return CPU_MEMORY_BUDGET
 
 
