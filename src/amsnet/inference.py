@@ -88,10 +88,11 @@ def tile_alignment(method: Method) -> int:
 class TilePlan:
     """How an image will be cut: ``tile`` is ``None`` for the whole image at once.
 
-    ``refine_batch`` is how many R3 passes share one backbone call (``None``: all of them).
-    Each pass holds about as much memory as the base pass, so all 8 (AMSNet: 8 x k = 16
-    images) at once would need several times the budget; :func:`plan_tiles` fits as many as
-    the budget allows. Inside tiles it is 1 unless given.
+    ``refine_batch`` is how many R3 passes share one backbone call (``None``: the method's
+    default, :func:`amsnet.ops.refine.default_passes_per_call`). Each pass holds about as much
+    memory as the base pass, so all 8 (AMSNet: 8 x k = 16 images) at once would need several
+    times the budget; :func:`plan_tiles` fits as many as the budget allows. Inside tiles it is
+    1 unless given.
     """
 
     tile: int | None

@@ -113,6 +113,24 @@ def test_all_k_branches_run_in_one_backbone_call():
     assert backbone.calls == [(3 * 4, 3, 8, 8), (8 * 3, 3, 16, 16)]
 
 
+def test_refinement_passes_per_call_default_to_a_pixel_limit():
+    """By default one R3 call holds at most REFINE_CALL_PIXELS input pixels (one pass for a
+    256x256 image on the CPU, ~2x the base pass's memory instead of 9x); an explicit
+    ``refine_batch`` still rules."""
+    from amsnet.ops.refine import REFINE_CALL_PIXELS
+
+    backbone = Recorder()
+    method = AMSNet(backbone, num_masks=2, pd_factor_eval=2)
+    side = 256
+    method.denoise(torch.rand(1, 3, side, side), refine=True)
+    refinement = backbone.calls[1:]
+    assert len(refinement) == 8
+    assert all(call[0] * call[2] * call[3] <= 2 * REFINE_CALL_PIXELS["cpu"] for call in refinement)
+    backbone.calls.clear()
+    method.denoise(torch.rand(1, 3, side, side), refine=True, refine_batch=8)
+    assert backbone.calls[1:] == [(8 * 2, 3, side, side)]
+
+
 @pytest.mark.parametrize(
     ("branches", "calls"), [("first", [(2 * 25, 3, 8, 8)]), ("all", [(2 * 2 * 25, 3, 8, 8)])]
 )

@@ -47,10 +47,16 @@ def test_identity_backbone_reproduces_the_input_at_any_size():
     assert torch.allclose(method.denoise(noisy, refine=True), noisy, atol=1e-6)
 
 
-def test_refinement_runs_all_passes_at_full_resolution_in_one_call():
+def test_refinement_runs_all_passes_of_a_small_image_at_full_resolution_in_one_call():
     backbone = Recorder()
     APBSN(backbone).denoise(torch.rand(1, 3, 16, 16), refine=True)
     assert backbone.calls == [(1, 3, 16 + 8, 16 + 8), (8, 3, 16 + 4, 16 + 4)]
+
+
+def test_refinement_of_a_large_image_runs_one_pass_per_call_by_default():
+    backbone = Recorder()
+    APBSN(backbone).denoise(torch.rand(1, 3, 256, 256), refine=True)
+    assert backbone.calls[1:] == [(1, 3, 256 + 4, 256 + 4)] * 8
 
 
 @pytest.mark.parametrize("refine", [False, True])

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from amsnet.errors import ShapeError
-from amsnet.ops.refine import random_replace_refine
+from amsnet.ops.refine import (
+    default_passes_per_call,
+    random_replace_refine,
+    REFINE_CALL_PIXELS,
+    REFINE_CALL_PIXELS_ACCELERATOR,
+)
 
 
 def identity(batch: torch.Tensor, passes: range) -> torch.Tensor:
@@ -113,3 +118,14 @@ def test_exactly_one_source_of_randomness():
         random_replace_refine(x, x, identity)
     with pytest.raises(ShapeError, match="exactly one"):
         random_replace_refine(x, x, identity, generator=torch.Generator(), pixel_key=PixelKey(0))
+
+
+def test_default_passes_per_call_keeps_a_call_within_the_pixel_limit():
+    limit = REFINE_CALL_PIXELS["cpu"]
+    assert default_passes_per_call(torch.zeros(1, 3, 256, 256), 8) == max(1, limit // 256**2)
+    assert default_passes_per_call(torch.zeros(1, 3, 1024, 1024), 8) == 1  # never 0
+    assert default_passes_per_call(torch.zeros(2, 3, 32, 32), 8) == 8  # never above passes
+    assert default_passes_per_call(torch.zeros(4, 3, 64, 64), 8) == limit // (4 * 64 * 64)
+    # Accelerators batch more (kernel launches, not memory, bound small batches there).
+    meta = torch.zeros(1, 3, 256, 256, device="meta")
+    assert default_passes_per_call(meta, 8) == REFINE_CALL_PIXELS_ACCELERATOR // 256**2

@@ -36,6 +36,7 @@ from amsnet.bench.cost import BLIND_SPOT_NET, count_denoise, method_for
 from amsnet.errors import ConfigError
 from amsnet.memory import available_memory, peak_memory
 from amsnet.nets import list_nets
+from amsnet.ops.refine import default_passes_per_call
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,10 @@ class SpeedOptions:
         repeats: timed calls per variant without R3.
         refine_repeats: timed calls per variant with R3.
         refine: also measure the R3 variants.
-        refine_batch: R3 passes per backbone call at ``size`` (default: all in one call, as
-            ``denoise`` does by default; ``amsnet denoise`` fits them to its memory budget,
-            which on a CPU is 1 for the large presets).
+        refine_batch: R3 passes per backbone call at ``size`` (default: what ``denoise``
+            chooses, :func:`amsnet.ops.refine.default_passes_per_call`: one pass per call
+            for 256x256 on a CPU, four on a GPU; ``amsnet denoise`` fits them to its memory
+            budget instead).
         size: side of the timed image, pixels.
         megapixel_size: side of the image for the time per megapixel; ``None`` skips it.
         layout: memory format of the weights (``channels_last``, what inference uses, or
@@ -175,9 +177,15 @@ def measure_variant(
     """
     size = options.size
     repeats = options.refine_repeats if refine else options.repeats
-    refine_batch = options.refine_batch if refine else None
-    count = count_denoise(meta_method, size, refine=refine, refine_batch=refine_batch)
     noisy = torch.rand(1, 3, size, size, device=device)
+    refine_batch = None
+    if refine:
+        # Resolved here, on the real device: counting runs on the meta device, whose default
+        # would differ.
+        refine_batch = options.refine_batch or default_passes_per_call(
+            noisy, method.settings.refine_passes
+        )
+    count = count_denoise(meta_method, size, refine=refine, refine_batch=refine_batch)
     generator = torch.Generator(device=device).manual_seed(0)
     bare = [torch.rand(shape, device=device) for shape in count.calls]
 
@@ -200,6 +208,7 @@ def measure_variant(
         "gflops": count.flops / total / 1e9,
         "backbone_gflops": count.flops / backbone / 1e9,
         "peak_mib": None if peak is None else peak / 2**20,
+        "refine_batch": refine_batch,
         "ms_per_megapixel": None,
         "megapixel_peak_mib": None,
         "megapixel_skipped": None,
@@ -335,6 +344,10 @@ def speed_markdown(report: dict[str, Any]) -> str:
     ceiling = env["conv_ceiling_gflops"]
     reference = max(ceiling.values())
     megapixel = env["megapixel_size"]
+    # Given with --refine-batch, or else what denoise chose (the same for every E row).
+    per_call = env.get("refine_batch") or next(
+        (row["refine_batch"] for row in report["results"] if row.get("refine_batch")), None
+    )
     lines = [
         f"device {env['device']} ({env['device_name']}), {env['threads']} threads, "
         f"torch {env['torch']}, {env['date']}; preset {env['preset']}, weights "
@@ -343,11 +356,7 @@ def speed_markdown(report: dict[str, Any]) -> str:
         f"channels_last, {ceiling['default']:.0f} GFLOP/s default layout",
         f"times: median of {env['repeats']} runs ({env['refine_repeats']} with R3) after a "
         f"warm-up; image {env['size']}x{env['size']}"
-        + (
-            f"; R3 {env['refine_batch']} pass(es) per backbone call"
-            if env.get("refine_batch")
-            else ""
-        )
+        + (f"; R3 {per_call} pass(es) per backbone call" if per_call else "")
         + (f"; per megapixel on {megapixel}x{megapixel}" if megapixel else ""),
         "",
         f"| method | backbone | variant | params | ms/img | ms/MP | peak MiB | peak MiB "

@@ -32,6 +32,7 @@ from amsnet.ops.masks import hidden_masks, hide, keyed_partition, PixelKey, rand
 from amsnet.ops.padding import crop, pad, pad_to_multiple, Padding
 from amsnet.ops.pixel_shuffle import pd_down, pd_up
 from amsnet.ops.refine import (
+    default_passes_per_call,
     random_replace_refine,
     REFINE_PARTITION_STREAM,
     refine_streams,
@@ -261,9 +262,12 @@ class AMSNet(nn.Module):
             generator: source of the partitions and R3 masks; ``None`` uses a fixed seed (0)
                 on the input's device, so the result is deterministic.
             refine: apply R3 (the "-E" variants).
-            refine_batch: run at most this many R3 passes per backbone call (default: all
-                at once); lower it to bound memory. The random draws then come in another
-                order, so the result differs by a draw (not in distribution).
+            refine_batch: run at most this many R3 passes per backbone call; default: as
+                many as keep a call within a pixel limit per device
+                (:func:`amsnet.ops.refine.default_passes_per_call`: one pass for a 256x256
+                image on the CPU). Each pass costs the memory of the base pass. The random
+                draws come in another order for another value, so the result differs by a
+                draw (not in distribution).
             pixel_key: key every random choice to absolute pixel positions instead of drawing
                 it from ``generator`` (:class:`amsnet.ops.masks.PixelKey`): the result then
                 does not depend on tiling, chunking or device. Needs ``partition="uniform"``.
@@ -289,6 +293,11 @@ class AMSNet(nn.Module):
         with torch.no_grad(), eval_mode(self.backbone):
             denoised = self.masked_denoise(noisy, s.pd_factor_eval, masks)
             if refine:
+                per_call = (
+                    refine_batch
+                    if refine_batch is not None
+                    else default_passes_per_call(noisy, s.refine_passes)
+                )
                 denoised = random_replace_refine(
                     noisy,
                     denoised,
@@ -297,7 +306,7 @@ class AMSNet(nn.Module):
                     pixel_key=pixel_key,
                     passes=s.refine_passes,
                     ratio=s.refine_ratio,
-                    passes_per_call=refine_batch,
+                    passes_per_call=per_call,
                     per_channel=False,
                 )
         return denoised

@@ -24,7 +24,7 @@ from amsnet.ops.checks import check_bchw
 from amsnet.ops.masks import PixelKey
 from amsnet.ops.padding import crop, pad, pad_to_multiple
 from amsnet.ops.pixel_shuffle import pd_mosaic_down, pd_mosaic_up
-from amsnet.ops.refine import random_replace_refine
+from amsnet.ops.refine import default_passes_per_call, random_replace_refine
 
 
 class APBSN(nn.Module):
@@ -122,7 +122,8 @@ class APBSN(nn.Module):
             noisy: ``(B, C, H, W)`` in ``[0, 1]``, any H and W.
             generator: source of the R3 masks; ``None`` uses a fixed seed (0).
             refine: apply R3 (AP-BSN's reported setting, "AP-BSN + R3").
-            refine_batch: at most this many R3 passes per backbone call (default: all).
+            refine_batch: at most this many R3 passes per backbone call (default: as many as
+                :func:`amsnet.ops.refine.default_passes_per_call` allows).
             pixel_key: key R3's masks to absolute pixel positions instead of drawing them
                 from ``generator`` (tiled inference; see :class:`amsnet.ops.masks.PixelKey`).
 
@@ -136,6 +137,11 @@ class APBSN(nn.Module):
             denoised = self.pd_denoise(noisy, s.pd_factor_eval)
             if refine:
                 g = generator if generator is not None else default_generator(noisy.device)
+                per_call = (
+                    refine_batch
+                    if refine_batch is not None
+                    else default_passes_per_call(noisy, s.refine_passes)
+                )
                 denoised = random_replace_refine(
                     noisy,
                     denoised,
@@ -144,7 +150,7 @@ class APBSN(nn.Module):
                     pixel_key=pixel_key,
                     passes=s.refine_passes,
                     ratio=s.refine_ratio,
-                    passes_per_call=refine_batch,
+                    passes_per_call=per_call,
                     per_channel=True,
                 )
         return denoised

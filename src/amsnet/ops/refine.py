@@ -25,6 +25,36 @@ from amsnet.errors import ShapeError
 from amsnet.ops.checks import check_bchw
 from amsnet.ops.masks import coordinate_hash, PixelKey, uniform_from_hash
 
+REFINE_CALL_PIXELS = {"cpu": 1 << 16}
+"""Input pixels one R3 backbone call may hold by default, per device type (others:
+:data:`REFINE_CALL_PIXELS_ACCELERATOR`). Each pass costs about the memory of the base pass, so
+all 8 at once need 8 times it: 40 GiB for the paper Restormer on one 512x512 crop. On the CPU
+batching passes buys no speed (one pass per call was as fast or faster for NAFNet and
+Restormer on 256x256, ``benchmarks/README.md``), so only small images share a call there."""
+
+REFINE_CALL_PIXELS_ACCELERATOR = 1 << 18
+"""The same on CUDA and MPS, where small batches leave the GPU idle between kernel launches."""
+
+
+def default_passes_per_call(noisy: torch.Tensor, passes: int) -> int:
+    """R3 passes per backbone call when the caller does not say: as many as keep one call
+    within :data:`REFINE_CALL_PIXELS` input pixels on ``noisy``'s device, at least one, at
+    most ``passes``.
+
+    Args:
+        noisy: the images to refine, ``(B, C, H, W)``.
+        passes: the number of R3 passes.
+
+    Example:
+        >>> default_passes_per_call(torch.zeros(1, 3, 256, 256), 8)
+        1
+        >>> default_passes_per_call(torch.zeros(1, 3, 64, 64), 8)
+        8
+    """
+    b, _, h, w = noisy.shape
+    limit = REFINE_CALL_PIXELS.get(noisy.device.type, REFINE_CALL_PIXELS_ACCELERATOR)
+    return max(1, min(passes, limit // max(1, b * h * w)))
+
 
 def random_replace_refine(
     noisy: torch.Tensor,
