@@ -155,7 +155,8 @@ def count_denoise(
 ) -> Count:
     """Count ``method.denoise`` on one ``1x3xSxS`` image of ``method``'s device.
 
-    ``refine_batch``: R3 passes per backbone call (default: all), as ``denoise`` takes it.
+    ``refine_batch``: R3 passes per backbone call (default: ``denoise``'s default on the
+    method's device), as ``denoise`` takes it.
 
     On the meta device no random numbers can be drawn, so the masks are keyed to pixel
     positions (:class:`~amsnet.ops.masks.PixelKey`); the backbone sees the same shapes as with
