@@ -28,9 +28,10 @@ from amsnet.ops.masks import coordinate_hash, PixelKey, uniform_from_hash
 REFINE_CALL_PIXELS = {"cpu": 1 << 16}
 """Input pixels one R3 backbone call may hold by default, per device type (others:
 :data:`REFINE_CALL_PIXELS_ACCELERATOR`). Each pass costs about the memory of the base pass, so
-all 8 at once need 8 times it: 40 GiB for the paper Restormer on one 512x512 crop. On the CPU
-batching passes buys no speed (one pass per call was as fast or faster for NAFNet and
-Restormer on 256x256, ``benchmarks/README.md``), so only small images share a call there."""
+all 8 at once need about 8 times it: an estimated 40 GiB for the paper Restormer on one
+512x512 crop. On the CPU batching passes buys no speed (one pass per call was as fast or
+faster for NAFNet and Restormer on 256x256, ``benchmarks/README.md``), so only small images
+share a call there."""
 
 REFINE_CALL_PIXELS_ACCELERATOR = 1 << 18
 """The same on CUDA and MPS, where small batches leave the GPU idle between kernel launches."""
