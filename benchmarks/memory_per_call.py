@@ -19,17 +19,16 @@ import time
 import torch
 
 from amsnet.bench.cost import method_for
-from amsnet.memory import peak_memory
+from amsnet.memory import peak_memory, status_bytes
 from amsnet.runtime import prepare_for_inference, tune_cpu_allocator
 
 
 def resident_gib(field: str) -> float:
     """``VmHWM`` (high-water mark) or ``VmRSS`` of this process, in GiB."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 2**20
-    raise OSError(f"/proc/self/status has no {field}")
+    value = status_bytes(field)
+    if value is None:
+        raise OSError(f"/proc/self/status has no {field}")
+    return value / 2**30
 
 
 def main() -> None:

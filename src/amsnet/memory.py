@@ -62,18 +62,18 @@ def peak_memory(device: torch.device | str) -> Iterator[PeakMemory]:
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
-        before = _status_bytes("VmRSS")
+        before = status_bytes("VmRSS")
     except OSError:
         # No /proc (a sandbox) or no permission: run the block unmeasured.
         yield result
         return
     yield result
-    peak = _status_bytes("VmHWM")
+    peak = status_bytes("VmHWM")
     if before is not None and peak is not None:
         result.bytes = max(0, peak - before)
 
 
-def _status_bytes(field: str) -> int | None:
+def status_bytes(field: str) -> int | None:
     """A ``kB`` field of ``/proc/self/status`` in bytes, or ``None`` when absent."""
     with open("/proc/self/status") as handle:
         for line in handle:

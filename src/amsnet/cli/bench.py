@@ -103,7 +103,8 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--refine-batch",
         type=int,
-        help="R3 passes per backbone call for the E variants (default: all in one call)",
+        help="R3 passes per backbone call for the E variants (default: what denoise chooses, "
+        "a pixel limit per device)",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")

@@ -32,7 +32,6 @@ from amsnet.ops.masks import hidden_masks, hide, keyed_partition, PixelKey, rand
 from amsnet.ops.padding import crop, pad, pad_to_multiple, Padding
 from amsnet.ops.pixel_shuffle import pd_down, pd_up
 from amsnet.ops.refine import (
-    default_passes_per_call,
     random_replace_refine,
     REFINE_PARTITION_STREAM,
     refine_streams,
@@ -293,11 +292,6 @@ class AMSNet(nn.Module):
         with torch.no_grad(), eval_mode(self.backbone):
             denoised = self.masked_denoise(noisy, s.pd_factor_eval, masks)
             if refine:
-                per_call = (
-                    refine_batch
-                    if refine_batch is not None
-                    else default_passes_per_call(noisy, s.refine_passes)
-                )
                 denoised = random_replace_refine(
                     noisy,
                     denoised,
@@ -306,7 +300,7 @@ class AMSNet(nn.Module):
                     pixel_key=pixel_key,
                     passes=s.refine_passes,
                     ratio=s.refine_ratio,
-                    passes_per_call=per_call,
+                    passes_per_call=refine_batch,
                     per_channel=False,
                 )
         return denoised

@@ -24,7 +24,7 @@ from amsnet.ops.checks import check_bchw
 from amsnet.ops.masks import PixelKey
 from amsnet.ops.padding import crop, pad, pad_to_multiple
 from amsnet.ops.pixel_shuffle import pd_mosaic_down, pd_mosaic_up
-from amsnet.ops.refine import default_passes_per_call, random_replace_refine
+from amsnet.ops.refine import random_replace_refine
 
 
 class APBSN(nn.Module):
@@ -137,11 +137,6 @@ class APBSN(nn.Module):
             denoised = self.pd_denoise(noisy, s.pd_factor_eval)
             if refine:
                 g = generator if generator is not None else default_generator(noisy.device)
-                per_call = (
-                    refine_batch
-                    if refine_batch is not None
-                    else default_passes_per_call(noisy, s.refine_passes)
-                )
                 denoised = random_replace_refine(
                     noisy,
                     denoised,
@@ -150,7 +145,7 @@ class APBSN(nn.Module):
                     pixel_key=pixel_key,
                     passes=s.refine_passes,
                     ratio=s.refine_ratio,
-                    passes_per_call=per_call,
+                    passes_per_call=refine_batch,
                     per_channel=True,
                 )
         return denoised

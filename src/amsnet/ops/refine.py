@@ -71,8 +71,9 @@ def random_replace_refine(
 ) -> torch.Tensor:
     """Average of ``passes`` re-denoisings of ``denoised`` with random noisy pixels put back.
 
-    All passes go through ``denoise_fn`` as one batch (``passes * B`` images) unless
-    ``passes_per_call`` limits the batch to save memory.
+    The passes go through ``denoise_fn`` in batches of ``passes_per_call`` passes
+    (``passes_per_call * B`` images; default :func:`default_passes_per_call`, which bounds a
+    call's memory).
 
     The replacement masks come from ``generator`` (drawn in pass order: with a CPU generator
     and a ``denoise_fn`` that draws nothing from it, the result does not depend on
@@ -91,7 +92,8 @@ def random_replace_refine(
         passes: number of re-denoisings ``T`` (8 in AP-BSN and AMSNet).
         ratio: probability that a pixel takes its noisy value (0.16 in both).
         per_channel: draw the mask per element (AP-BSN) instead of per pixel (AMSNet).
-        passes_per_call: at most this many passes per ``denoise_fn`` call (default: all).
+        passes_per_call: at most this many passes per ``denoise_fn`` call (default:
+            :func:`default_passes_per_call`).
 
     Returns:
         Refined images ``(B, C, H, W)``.
@@ -108,7 +110,9 @@ def random_replace_refine(
     if (generator is None) == (pixel_key is None):
         raise ShapeError("give exactly one of generator and pixel_key")
     b, c, h, w = noisy.shape
-    chunk = passes if passes_per_call is None else max(1, min(passes, passes_per_call))
+    if passes_per_call is None:
+        passes_per_call = default_passes_per_call(noisy, passes)
+    chunk = max(1, min(passes, passes_per_call))
     total = torch.zeros_like(denoised)
     done = 0
     while done < passes:
