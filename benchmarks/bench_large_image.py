@@ -6,6 +6,7 @@ random (speed and memory do not depend on them); the photo is a synthetic 8-bit 
 
     python benchmarks/bench_large_image.py                  # UNet paper preset, variant B
     python benchmarks/bench_large_image.py --variant E --net nafnet --size 3000 2000
+    python benchmarks/bench_large_image.py --model student-nafnet   # a shipped model
 
 The denoising runs in a child process so that its peak resident size (``ru_maxrss``) is its
 own, file decoding and encoding included.
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", choices=["B", "E"], default="B")
     parser.add_argument("--tile", default="auto")
     parser.add_argument("--max-memory", type=float, help="GiB per tile (default: amsnet's)")
+    parser.add_argument("--model", help="a shipped model instead of random --net weights")
     args = parser.parse_args(argv)
 
     from amsnet.checkpoint import save_pretrained
@@ -60,9 +62,15 @@ def main(argv: list[str] | None = None) -> int:
         tic = time.perf_counter()
         make_photo(photo, *args.size)
         print(f"made a {args.size[0]}x{args.size[1]} PNG in {time.perf_counter() - tic:.0f} s")
-        weights = save_pretrained(
-            AMSNet(create_net(args.net, preset=args.preset)), work / "model.safetensors"
-        )
+        if args.model:
+            chosen = ["--model", args.model]
+            label = args.model
+        else:
+            weights = save_pretrained(
+                AMSNet(create_net(args.net, preset=args.preset)), work / "model.safetensors"
+            )
+            chosen = ["--weights", str(weights)]
+            label = f"{args.net} ({args.preset})"
         command = [
             sys.executable,
             "-m",
@@ -71,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             str(photo),
             "-o",
             str(work / "out"),
-            "--weights",
-            str(weights),
+            *chosen,
             "--variant",
             args.variant,
             "--device",
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
         megapixels = args.size[0] * args.size[1] / 1e6
         print(
-            f"\n{args.net} ({args.preset}) variant {args.variant}: {seconds:.0f} s for "
+            f"\n{label} variant {args.variant}: {seconds:.0f} s for "
             f"{megapixels:.0f} MP ({seconds / megapixels:.1f} s/MP), peak resident memory "
             f"{peak:.2f} GiB (file reading and writing included)"
         )

@@ -22,7 +22,11 @@ _EXPORTS = {
     "Trainer": "amsnet.training",
     "load_config": "amsnet.config",
     "denoise": "amsnet.api",
+    "adapt": "amsnet.api",
+    "distill": "amsnet.api",
     "fit": "amsnet.api",
+    "Distilled": "amsnet.methods",
+    "list_models": "amsnet.zoo",
     "load": "amsnet.api",
     "AMSNet": "amsnet.methods",
     "APBSN": "amsnet.methods",
@@ -46,16 +50,20 @@ __all__ = [
     "AmsnetError",
     "CheckpointError",
     "ConfigError",
+    "Distilled",
     "LossOutput",
     "ShapeError",
     "Supervised",
     "Trainer",
     "__version__",
+    "adapt",
     "build_method",
     "convert_official",
     "create_net",
     "denoise",
+    "distill",
     "fit",
+    "list_models",
     "list_nets",
     "list_presets",
     "load",
@@ -65,15 +73,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from amsnet.api import denoise, fit, load
+    from amsnet.api import adapt, denoise, distill, fit, load
     from amsnet.build import build_method
     from amsnet.checkpoint import load_pretrained, save_pretrained
     from amsnet.compat.official import convert_official
     from amsnet.config import load_config
     from amsnet.errors import AmsnetError, CheckpointError, ConfigError, ShapeError
-    from amsnet.methods import AMSNet, APBSN, LossOutput, Supervised
+    from amsnet.methods import AMSNet, APBSN, Distilled, LossOutput, Supervised
     from amsnet.nets import create_net, list_nets, list_presets
     from amsnet.training import Trainer
+    from amsnet.zoo import list_models
 
 
 def __getattr__(name: str) -> Any:

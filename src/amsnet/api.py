@@ -1,8 +1,11 @@
-"""The short public API: :func:`load`, :func:`denoise` and :func:`fit`.
+"""The short public API: :func:`load`, :func:`denoise`, :func:`adapt`, :func:`fit` and
+:func:`distill`.
 
 ``denoise`` takes an image the way you have it (numpy array, torch tensor or PIL image) and
-returns the same kind; without weights it first fits a small AMSNet on the image itself
-(zero-shot: no clean data, no pre-trained model).
+returns the same kind; without weights it uses the default shipped model
+(:data:`amsnet.zoo.DEFAULT_MODEL`, a one-pass student). ``adapt`` fine-tunes a trained model
+self-supervised on your own images (a camera the training pool never saw); ``fit`` trains a
+small AMSNet from scratch on them (zero-shot: no clean data, no pre-trained model).
 """
 
 from __future__ import annotations
@@ -40,13 +43,22 @@ ZERO_SHOT_CROP, ZERO_SHOT_BATCH, ZERO_SHOT_LR = 64, 8, 2e-3
 ImageLike = Any  # numpy (H, W[, C]) array, torch (B, C, H, W) / (C, H, W) tensor, PIL image
 
 
-def load(path: str | os.PathLike[str], *, device: str = "auto") -> Method:
-    """Load a ``.safetensors`` weights file for inference (see :func:`denoise`).
+ADAPT_CROP, ADAPT_BATCH, ADAPT_LR = 96, 8, 2e-4
+"""Test-time adaptation: crops, batch and peak learning rate (a tenth of the zero-shot fit's:
+the model is already trained and should move, not start again)."""
+ADAPT_REGIONS, ADAPT_REGION_SIZE = 48, 192
+"""A student's adaptation re-distils it on at most this many regions of the inputs."""
+
+
+def load(name_or_path: str | os.PathLike[str], *, device: str = "auto") -> Method:
+    """Load a shipped model by name (``amsnet models`` lists them) or a ``.safetensors``
+    weights file, for inference (see :func:`denoise`).
 
     Example:
+        >>> method = load("student-nafnet")  # doctest: +SKIP
         >>> method = load("model.safetensors")  # doctest: +SKIP
     """
-    return load_for_inference(path, device)
+    return load_for_inference(name_or_path, device)
 
 
 def fit(
@@ -110,7 +122,7 @@ def denoise(
     seed: int = 0,
     device: str = "auto",
     tile: int | str | None = "auto",
-    fit_steps: int = ZERO_SHOT_STEPS,
+    adapt_steps: int = 0,
 ) -> ImageLike:
     """Denoise one image and return it in the kind it came in.
 
@@ -118,13 +130,16 @@ def denoise(
         image: a numpy array ``(H, W)`` or ``(H, W, C)`` (uint8, uint16 or float in
             ``[0, 1]``; C = 1, 3 or 4 with alpha carried through), a torch tensor ``(B, C, H,
             W)`` or ``(C, H, W)`` float in ``[0, 1]``, or a PIL image (L, RGB, RGBA, I;16).
-        weights: a weights file, an already loaded method, or ``None`` to fit a small AMSNet
-            on this image first (zero-shot, ``fit_steps`` steps).
-        refine: apply R3 (the "-E" variants: slower, fewer artefacts).
+        weights: a shipped model's name, a weights file, an already loaded method (for
+            example the result of :func:`fit`, for a zero-shot fit), or ``None`` for the
+            default shipped model.
+        refine: apply R3 (the "-E" variants: slower, fewer artefacts; models with masks
+            only).
         seed: seeds every random choice; the same seed gives the same result.
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         tile: ``"auto"`` (tiles chosen from memory), a tile size, or ``None`` (whole image).
-        fit_steps: steps of the zero-shot fit when ``weights`` is ``None``.
+        adapt_steps: first fine-tune the model on this image for this many steps
+            (:func:`adapt`; 0: no adaptation).
 
     Returns:
         Same kind, shape and (for numpy and PIL) dtype as ``image``.
@@ -137,10 +152,14 @@ def denoise(
     """
     if isinstance(weights, torch.nn.Module):
         method = weights.eval()
-    elif weights is not None:
-        method = load_for_inference(weights, device)
     else:
-        method = fit(image, steps=fit_steps, seed=seed, device=device)
+        from amsnet.zoo import DEFAULT_MODEL
+
+        method = load_for_inference(weights if weights is not None else DEFAULT_MODEL, device)
+    if refine:
+        check_refinable(method)
+    if adapt_steps:
+        method = adapt(method, image, steps=adapt_steps, seed=seed, device=device)
     if isinstance(image, torch.Tensor):
         return _denoise_tensor(method, image, refine, seed, tile)
     pil_mode = getattr(image, "mode", None) if not isinstance(image, np.ndarray) else None
@@ -156,6 +175,264 @@ def denoise(
 
         return Image.fromarray(result)
     return result
+
+
+def check_refinable(method: Method) -> None:
+    """Raise before any work when ``method`` cannot run R3 (variant E): one-pass models have
+    no masks.
+
+    Raises:
+        ConfigError: naming the model's kind and what to use instead.
+    """
+    from amsnet.methods import Distilled, Supervised
+
+    if isinstance(method, (Distilled, Supervised)):
+        name = "a distilled student" if isinstance(method, Distilled) else "a supervised model"
+        raise ConfigError(
+            f"variant E (R3) needs a model with masks, and {name} has none; use variant B, "
+            "or a teacher model (amsnet models lists them) for E"
+        )
+
+
+def adapt(
+    method: Method,
+    images: ImageLike | Iterable[ImageLike],
+    *,
+    steps: int,
+    seed: int = 0,
+    device: str = "auto",
+    teacher: str | os.PathLike[str] | torch.nn.Module | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> Method:
+    """Fine-tune a trained model self-supervised on the noisy images themselves (test-time
+    adaptation: a camera or a noise the training pool never saw). The model is copied; the
+    given one is not changed.
+
+    * AMSNet and AP-BSN: ``steps`` steps of their own training objective (L_m; AP-BSN's
+      blind-spot L1) on random crops of ``images``, at a tenth of the zero-shot learning rate.
+    * A distilled student has no self-supervised objective of its own: its teacher is adapted
+      as above, denoises up to :data:`ADAPT_REGIONS` regions of ``images`` with R3, and the
+      student is fine-tuned for ``steps`` steps to reproduce those outputs (the distillation
+      recipe, on the user's own images).
+
+    Args:
+        method: the trained model (a loaded method).
+        images: one image or several (any kind :func:`denoise` accepts, or file paths).
+        steps: optimisation steps (of the teacher, and then of the student).
+        seed: seeds the crops, masks and regions.
+        device: where to train.
+        teacher: a student's teacher (a name, a file or a loaded method); default: the
+            shipped model its weights name (``method.settings.teacher``).
+        progress: ``progress(step, loss)`` callback.
+
+    Raises:
+        ConfigError: ``steps`` below 1, no images, or a student whose teacher is unknown.
+    """
+    import copy
+
+    from amsnet.methods import Distilled, Supervised
+
+    if steps < 1:
+        raise ConfigError(f"adaptation needs at least 1 step (--adapt), got {steps}")
+    if isinstance(method, Supervised):
+        raise ConfigError(
+            "a supervised model has no self-supervised objective to adapt with; adapt an "
+            "AMSNet, AP-BSN or distilled model"
+        )
+    noisy = [_as_float_rgb(image) for image in _as_list(images)]
+    if not noisy:
+        raise ConfigError("adaptation needs at least one image")
+    target = resolve_device(device)
+    tune_cpu_allocator()
+    if isinstance(method, Distilled):
+        return _adapt_student(method, noisy, steps, seed, target, teacher, progress)
+    adapted = copy.deepcopy(method).to(target)
+    fit_images(
+        adapted,
+        noisy,
+        crop=_adapt_crop(adapted, noisy),
+        batch_size=ADAPT_BATCH,
+        seed=seed,
+        steps=steps,
+        lr=ADAPT_LR,
+        progress=progress,
+    )
+    return prepare_for_inference(adapted, target)
+
+
+def _adapt_student(
+    student: Any,
+    noisy: list[torch.Tensor],
+    steps: int,
+    seed: int,
+    device: torch.device,
+    teacher: Any,
+    progress: Callable[[int, float], None] | None,
+) -> Method:
+    import copy
+
+    from amsnet.training.distillation import plan_regions
+
+    if teacher is None:
+        teacher = student.settings.teacher
+        if teacher is None:
+            raise ConfigError(
+                "this student's weights do not name its teacher, so it cannot be adapted; "
+                "pass teacher= (the model it was distilled from)"
+            )
+    if not isinstance(teacher, torch.nn.Module):
+        teacher = load_for_inference(teacher, str(device))
+    adapted_teacher = adapt(teacher, noisy, steps=steps, seed=seed, device=str(device))
+    sizes = [(int(x.shape[1]), int(x.shape[2])) for x in noisy]
+    regions = plan_regions(sizes, ADAPT_REGIONS, ADAPT_REGION_SIZE, seed)
+    inputs, targets = [], []
+    refine = student.settings.teacher_variant == "E"
+    for region in regions:
+        image = noisy[region.image]
+        rows = slice(region.top, region.top + region.side)
+        columns = slice(region.left, region.left + region.side)
+        crop = image[:, rows, columns]
+        plan = plan_tiles(adapted_teacher, region.side, region.side, refine=refine, tile=None)
+        output = denoise_image(
+            adapted_teacher, crop, refine=refine, seed=seed + region.number, plan=plan
+        )
+        inputs.append(crop)
+        targets.append(output.clamp(0, 1))
+    adapted = copy.deepcopy(student).to(device)
+    fit_images(
+        adapted,
+        inputs,
+        crop=min(ADAPT_CROP, min(r.side for r in regions)),
+        batch_size=ADAPT_BATCH,
+        seed=seed,
+        steps=steps,
+        lr=ADAPT_LR,
+        progress=progress,
+        targets=targets,
+    )
+    return prepare_for_inference(adapted, device)
+
+
+def _adapt_crop(method: Method, images: list[torch.Tensor]) -> int:
+    factor = int(getattr(method.settings, "pd_factor_train", 1))
+    smallest = min(min(x.shape[-2:]) for x in images)
+    crop = min(ADAPT_CROP, smallest) // factor * factor
+    return max(crop, factor)
+
+
+def distill(
+    teacher: str | os.PathLike[str],
+    data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    include: list[str] | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str = "auto",
+    quiet: bool = True,
+    overrides: Iterable[str] = (),
+    **settings: Any,
+) -> os.PathLike[str]:
+    """Distil ``teacher`` into a one-pass student on the noisy images of ``data`` and write it
+    to ``output`` (a ``.safetensors`` file with its card in the header).
+
+    The teacher denoises ``regions`` regions of the pool once (variant E: with R3; cached in
+    ``cache_dir``), then the student trains to reproduce those outputs
+    (:mod:`amsnet.training.distillation`) with the trainer: checkpoints in ``run_dir``
+    (default ``runs/distill``), resumable with ``resume=True``.
+
+    Args:
+        teacher: a shipped model's name or a weights file with masks (AMSNet, AP-BSN).
+        data: folders of noisy images (sub-folders included).
+        output: the student's weights file (refused if it exists, unless ``overwrite``).
+        include: glob patterns relative to each folder of ``data`` (default: every image).
+        run_dir: the run folder.
+        resume: continue the run in ``run_dir``.
+        overwrite: replace an existing ``output``.
+        device: where the teacher and the student run.
+        quiet: no progress bar.
+        overrides: ``key.path=value`` settings of the experiment (as ``amsnet train --set``).
+        **settings: arguments of :func:`amsnet.training.distillation.distillation_experiment`
+            (``steps``, ``regions``, ``region_size``, ``net``, ``preset``, ``lr``,
+            ``crop_size``, ``batch_size``, ``teacher_variant``, ``init_from_teacher``,
+            ``seed``, ``cache_dir``).
+
+    Returns:
+        The path of ``output``.
+    """
+    from pathlib import Path
+
+    from amsnet.atomic import check_new_output
+    from amsnet.checkpoint import load_pretrained, read_header, save_pretrained
+    from amsnet.config import apply_overrides, ExperimentConfig, validate
+    from amsnet.training.distillation import distillation_experiment
+    from amsnet.training.trainer import Trainer
+    from amsnet.zoo import resolve_weights, weights_sha256
+
+    folders = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    target = check_new_output(output, overwrite=overwrite, inputs=[resolve_weights(teacher)])
+    experiment = distillation_experiment(
+        teacher, folders, include=include, device=device, **settings
+    )
+    overrides = list(overrides)
+    if overrides:
+        experiment = apply_overrides(experiment, overrides)
+    config = validate(ExperimentConfig, experiment, "the distillation settings")
+    teacher_file = resolve_weights(teacher)
+    check_refinable_teacher(teacher_file)
+    result = Trainer(
+        config,
+        run_dir=run_dir if run_dir is not None else Path("runs") / config.experiment.name,
+        resume=resume,
+        quiet=quiet,
+    ).fit()
+    if result.interrupted or result.last_path is None:
+        raise ConfigError(
+            f"distillation stopped at step {result.step} of {result.total_steps}; continue "
+            f"with resume=True (amsnet distill ... --resume)"
+        )
+    student = load_pretrained(result.last_path)
+    header = read_header(result.last_path)
+    card = {
+        "kind": "distilled student",
+        "teacher": str(teacher),
+        "teacher_weights_sha256": weights_sha256(teacher_file),
+        "teacher_variant": config.method.teacher_variant,
+        "data": {
+            "root": config.data.train.root,
+            "include": config.data.train.include,
+            "regions": config.data.train.regions,
+            "region_size": config.data.train.region_size,
+        },
+        "steps": result.step,
+        "training_seconds": round(result.seconds, 1),
+        "experiment": experiment,
+    }
+    save_pretrained(
+        student,
+        target,
+        metrics=header.get("metrics"),
+        source=f"amsnet distill {teacher}",
+        card=card,
+    )
+    return target
+
+
+def check_refinable_teacher(path: os.PathLike[str]) -> None:
+    """A teacher must be a self-supervised model with masks (AMSNet, AP-BSN).
+
+    Raises:
+        ConfigError: the file holds a one-pass model.
+    """
+    from amsnet.checkpoint import read_header
+
+    name = read_header(path)["config"]["method"]["name"]
+    if name not in ("amsnet", "apbsn"):
+        raise ConfigError(
+            f"{path} holds a {name} model; a teacher must be an AMSNet or AP-BSN model (its "
+            "variant E output is what the student learns)"
+        )
 
 
 def _denoise_tensor(
@@ -237,4 +514,4 @@ def _crop_for(method: AMSNet, images: list[torch.Tensor]) -> int:
     return max(crop, factor)
 
 
-__all__ = ["ZERO_SHOT_SETTINGS", "denoise", "fit", "load"]
+__all__ = ["ZERO_SHOT_SETTINGS", "adapt", "denoise", "distill", "fit", "load"]

@@ -1,10 +1,12 @@
-"""Atomic file writes: a crash or a kill never leaves a half-written file under the final name."""
+"""Safe file writes: a crash or a kill never leaves a half-written file under the final name
+(:func:`atomic_path`), and an output never replaces an input or, unless asked, an existing
+file (:func:`check_new_output`)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,3 +55,36 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     with atomic_path(path) as tmp:
         write(tmp)
     return Path(path)
+
+
+def check_new_output(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    flag: str = "-o",
+) -> Path:
+    """Refuse an output path before any work starts: never an input, never an existing file
+    unless ``overwrite``, never a folder.
+
+    Args:
+        path: the file a command will write.
+        overwrite: the user allowed replacing an existing file (``--overwrite``).
+        inputs: files the command reads (an output may never replace one of them).
+        flag: the option that named ``path``, for the message.
+
+    Raises:
+        ConfigError: naming ``flag``, the path and the fix.
+    """
+    from amsnet.errors import ConfigError
+
+    target = Path(path)
+    resolved = target.resolve()
+    for source in inputs:
+        if Path(source).resolve() == resolved:
+            raise ConfigError(f"{flag} {target} is one of the inputs; choose another file")
+    if target.is_dir():
+        raise ConfigError(f"{flag} {target} is a folder; give a file name")
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{flag} {target} exists; choose another name or pass --overwrite")
+    return target

@@ -11,7 +11,7 @@ from torch import nn
 
 from amsnet.config import ModelConfig, NetConfig, OptimizerConfig, validate
 from amsnet.errors import ConfigError
-from amsnet.methods import AMSNet, APBSN, Supervised
+from amsnet.methods import AMSNet, APBSN, Distilled, Supervised
 from amsnet.nets import create_net
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,9 +21,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-METHODS: dict[str, type[nn.Module]] = {"amsnet": AMSNet, "apbsn": APBSN, "supervised": Supervised}
+METHODS: dict[str, type[nn.Module]] = {
+    "amsnet": AMSNet,
+    "apbsn": APBSN,
+    "supervised": Supervised,
+    "distilled": Distilled,
+}
 
-Method = AMSNet | APBSN | Supervised
+Method = AMSNet | APBSN | Supervised | Distilled
 
 
 def build_net(config: NetConfig | Mapping[str, Any]) -> nn.Module:
@@ -107,18 +112,24 @@ def build_schedule(config: ExperimentConfig) -> LearningRateSchedule:
 
 
 def build_train_dataset(
-    config: TrainDataConfig, *, pd_factor: int, seed: int, with_clean: bool
+    config: TrainDataConfig,
+    *,
+    pd_factor: int,
+    seed: int,
+    with_clean: bool,
+    device: str = "auto",
 ) -> TrainingCrops:
-    """The training crops of a ``data.train`` section (:mod:`amsnet.training.datasets`)."""
+    """The training crops of a ``data.train`` section (:mod:`amsnet.training.datasets`);
+    ``device`` runs the teacher of a ``distillation`` source."""
     from amsnet.training.datasets import build_train_dataset as build
 
-    return build(config, pd_factor=pd_factor, seed=seed, with_clean=with_clean)
+    return build(config, pd_factor=pd_factor, seed=seed, with_clean=with_clean, device=device)
 
 
 def training_pd_factor(config: ExperimentConfig) -> int:
     """The PD factor training crops must be a multiple of (1 without PD)."""
     method = config.method
-    if method.name == "supervised":
+    if method.name in ("supervised", "distilled"):
         return 1
     if config.train.stage == "P" and getattr(method, "pd_factor_finetune", None):
         return int(method.pd_factor_finetune)

@@ -7,7 +7,9 @@ requires) holds
 * ``amsnet.version``: the package version that wrote it;
 * ``amsnet.config``: JSON ``{"method": {...}, "net": {...}}`` (see :mod:`amsnet.config`);
 * ``amsnet.metrics`` (optional): JSON of whatever the writer measured;
-* ``amsnet.source`` (optional): where the weights came from (e.g. a converted checkpoint).
+* ``amsnet.source`` (optional): where the weights came from (e.g. a converted checkpoint);
+* ``amsnet.card`` (optional): JSON model card of a shipped model (training data and terms,
+  recipe, steps, compute, measured figures; see ``docs/models.md``).
 
 No pickle is involved, so loading a file cannot run code.
 
@@ -45,6 +47,7 @@ def save_pretrained(
     *,
     metrics: dict[str, Any] | None = None,
     source: str | None = None,
+    card: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``method``'s weights and configuration to ``path`` atomically.
 
@@ -54,6 +57,7 @@ def save_pretrained(
         path: destination, normally ending in ``.safetensors``.
         metrics: optional figures to store (validation PSNR, steps, ...), JSON-serialisable.
         source: optional provenance note.
+        card: optional model card (JSON-serialisable), stored as ``amsnet.card``.
 
     Returns:
         The path written.
@@ -67,6 +71,8 @@ def save_pretrained(
         metadata["amsnet.metrics"] = json.dumps(metrics, sort_keys=True)
     if source is not None:
         metadata["amsnet.source"] = source
+    if card is not None:
+        metadata["amsnet.card"] = json.dumps(card, sort_keys=True)
     tensors = {
         key: value.detach().to("cpu", memory_format=torch.contiguous_format).contiguous()
         for key, value in method.state_dict().items()
@@ -110,7 +116,7 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
         "version": metadata.get("amsnet.version"),
         "source": metadata.get("amsnet.source"),
     }
-    for key in ("config", "metrics"):
+    for key in ("config", "metrics", "card"):
         if f"amsnet.{key}" in metadata:
             try:
                 header[key] = json.loads(metadata[f"amsnet.{key}"])

@@ -128,7 +128,23 @@ class SupervisedConfig(_Strict):
     name: Literal["supervised"] = "supervised"
 
 
-MethodConfig = Annotated[AMSNetConfig | APBSNConfig | SupervisedConfig, Field(discriminator="name")]
+class DistilledConfig(_Strict):
+    """A one-pass student trained on a teacher's outputs (:class:`amsnet.methods.Distilled`).
+
+    ``teacher`` and ``teacher_variant`` record where its targets came from; inference needs
+    neither.
+    """
+
+    name: Literal["distilled"] = "distilled"
+    teacher: str | None = None
+    """The teacher: a shipped model's name or a weights file's name (provenance)."""
+    teacher_variant: Literal["B", "E"] = "E"
+    """The teacher output the student reproduces: ``E`` (with R3) or ``B``."""
+
+
+MethodConfig = Annotated[
+    AMSNetConfig | APBSNConfig | SupervisedConfig | DistilledConfig, Field(discriminator="name")
+]
 
 
 class NetConfig(BaseModel):
@@ -158,7 +174,9 @@ class ModelConfig(_Strict):
 
 # -- experiments (amsnet train) ------------------------------------------------------------
 
-TrainDataKind = Literal["noisy_folder", "sidd_medium", "paired_folder", "synthetic_camera"]
+TrainDataKind = Literal[
+    "noisy_folder", "sidd_medium", "paired_folder", "synthetic_camera", "distillation"
+]
 PairRule = Literal["polyu", "cc", "regex", "folders", "csv"]
 NoiseLevel = Literal["low", "medium", "high"]
 ValDataset = Literal["polyu", "cc", "folders", "sidd-val", "awgn", "camera"]
@@ -172,16 +190,20 @@ SKIMAGE_SOURCE = "skimage"
 # Which optional keys of data.train each kind reads; a key set for another kind is an error,
 # because it would silently do nothing.
 _KIND_KEYS: dict[str, frozenset[str]] = {
-    "noisy_folder": frozenset({"root"}),
+    "noisy_folder": frozenset({"root", "include"}),
     "sidd_medium": frozenset({"root", "strict"}),
     "paired_folder": frozenset({"root", "clean_root", "rule", "noisy_pattern", "clean_pattern"}),
     "synthetic_camera": frozenset({"source", "noise_level", "noise_seed"}),
+    "distillation": frozenset(
+        {"root", "include", "teacher", "teacher_variant", "regions", "region_size"}
+    ),
 }
 _KIND_REQUIRED: dict[str, tuple[str, ...]] = {
     "noisy_folder": ("root",),
     "sidd_medium": ("root",),
     "paired_folder": ("root",),
     "synthetic_camera": ("source",),
+    "distillation": ("root", "teacher", "cache_dir"),
 }
 
 
@@ -209,13 +231,21 @@ class TrainDataConfig(_Strict):
       :class:`amsnet.data.pairs.PairedFolder`);
     * ``synthetic_camera``: clean photos (the folder ``source``, or ``"skimage"`` for those
       bundled with scikit-image) with synthetic camera noise of ``noise_level``, drawn once per
-      photo from ``noise_seed`` (the noisy set is fixed, like a real one).
+      photo from ``noise_seed`` (the noisy set is fixed, like a real one);
+    * ``distillation``: ``regions`` square regions of the noisy images of ``root`` (filtered
+      by ``include``), each paired with the ``teacher``'s ``teacher_variant`` output for it,
+      computed once and kept in ``cache_dir`` (:mod:`amsnet.training.distillation`); for
+      ``method.name: distilled``.
 
     Self-supervised methods only ever receive the noisy crops, whatever the kind.
     """
 
     kind: TrainDataKind
     root: str | None = None
+    include: list[str] | None = None
+    """``noisy_folder``: keep only the images whose path relative to ``root`` matches one of
+    these glob patterns (e.g. ``polyu/OriginalImages/*_Real.JPG``, to leave the clean
+    ``*_mean.JPG`` files of a paired folder out of a self-supervised pool)."""
     clean_root: str | None = None
     """``paired_folder`` with ``rule: folders``: the folder of clean images."""
     rule: PairRule = "folders"
@@ -226,6 +256,17 @@ class TrainDataConfig(_Strict):
     source: str | None = None
     noise_level: NoiseLevel = "medium"
     noise_seed: int = Field(0, ge=0)
+    teacher: str | None = None
+    """``distillation``: the teacher, a shipped model's name (``amsnet models``) or a weights
+    file."""
+    teacher_variant: Literal["B", "E"] = "E"
+    """``distillation``: the teacher output to reproduce (``E``: with R3)."""
+    regions: int = Field(1024, ge=1, le=1_000_000)
+    """``distillation``: how many regions of the pool the teacher denoises (drawn from
+    ``experiment.seed``, images chosen in proportion to their area)."""
+    region_size: int = Field(192, ge=16, le=4096)
+    """``distillation``: side of a region (smaller for smaller images); training crops are cut
+    inside regions, so it must be at least ``crop_size``."""
     crop_size: int = Field(160, ge=1)
     """Side of the square crops; a multiple of the method's PD factor."""
     batch_size: int = Field(4, ge=1)
@@ -258,6 +299,11 @@ class TrainDataConfig(_Strict):
                     f"data.train.{key} is only read by kind {' / '.join(users)}, not by "
                     f"{self.kind}; remove it or change data.train.kind"
                 )
+        if self.kind == "distillation" and self.region_size < self.crop_size:
+            raise ValueError(
+                f"data.train.region_size {self.region_size} is smaller than crop_size "
+                f"{self.crop_size}; crops are cut inside regions: raise region_size"
+            )
         if self.kind == "paired_folder":
             if self.rule == "folders" and self.clean_root is None:
                 raise ValueError(
@@ -414,6 +460,17 @@ class ExperimentConfig(_Strict):
     def _check_consistency(self) -> ExperimentConfig:
         method = self.method
         crop = self.data.train.crop_size
+        distilling = self.data.train.kind == "distillation"
+        if isinstance(method, DistilledConfig) != distilling:
+            raise ValueError(
+                "method distilled trains on a teacher's outputs: it needs data.train.kind "
+                "distillation, and that kind serves only method distilled (amsnet distill "
+                "writes such a configuration)"
+            )
+        if isinstance(method, DistilledConfig):
+            if self.train.stage == "P":
+                raise ValueError("train.stage P exists only for method amsnet; set stage: B")
+            return self
         if isinstance(method, SupervisedConfig):
             if self.data.train.kind == "noisy_folder":
                 raise ValueError(
@@ -620,6 +677,7 @@ _ALL_FIELDS: frozenset[str] = frozenset(
         AMSNetConfig,
         APBSNConfig,
         SupervisedConfig,
+        DistilledConfig,
         ModelConfig,
         ExperimentConfig,
         ExperimentSettings,

@@ -56,7 +56,8 @@ Progress = Callable[[int, int], None]
 
 
 def load_for_inference(weights: str | os.PathLike[str], device: str = "auto") -> Method:
-    """Load a weights file on ``device`` (``auto``: CUDA, then MPS, then CPU) for inference.
+    """Load a weights file, or a shipped model by name (:mod:`amsnet.zoo`, checksum checked),
+    on ``device`` (``auto``: CUDA, then MPS, then CPU) for inference.
 
     Also raises glibc's allocator thresholds on the CPU (see
     :func:`amsnet.runtime.tune_cpu_allocator`) and puts the weights in the memory format that
@@ -66,22 +67,26 @@ def load_for_inference(weights: str | os.PathLike[str], device: str = "auto") ->
         CheckpointError: the file is missing, not an amsnet weights file, or corrupt.
         ConfigError: the device is unknown or unavailable.
     """
+    from amsnet.zoo import resolve_weights
+
+    path = resolve_weights(weights)
     target = resolve_device(device)
     tune_cpu_allocator()
-    return prepare_for_inference(load_pretrained(weights, device=target), target)
+    return prepare_for_inference(load_pretrained(path, device=target), target)
 
 
 def tile_alignment(method: Method) -> int:
     """The multiple every tile origin and size should have: no tile then needs padding.
 
     AMSNet: PD factor times the backbone's multiple (for inference and for R3's factor);
-    AP-BSN: its PD factor (DBSNl accepts any size).
+    AP-BSN: its PD factor (DBSNl accepts any size); one-pass methods (supervised, distilled):
+    the backbone's multiple.
     """
     multiple = int(getattr(method.backbone, "size_multiple", 1))
     s = method.settings
     if isinstance(method, AMSNet):
         return math.lcm(s.pd_factor_eval * multiple, s.pd_factor_refine * multiple)
-    return s.pd_factor_eval * multiple
+    return int(getattr(s, "pd_factor_eval", 1)) * multiple
 
 
 @dataclass

@@ -120,6 +120,7 @@ def test_zero_shot_fits_on_the_inputs_and_saves_the_model(tmp_path, photos):
         str(photos / "a.png"),
         "-o",
         str(out),
+        "--zero-shot",
         "--fit-steps",
         "5",
         "--save-weights",

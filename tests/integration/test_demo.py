@@ -10,7 +10,7 @@ import torch
 
 from amsnet.checkpoint import load_pretrained
 from amsnet.cli import main
-from amsnet.demo import run_demo
+from amsnet.demo import run_demo, STUDENT_LABEL, TEACHER_LABEL
 
 pytest.importorskip("skimage")
 
@@ -27,9 +27,9 @@ def photos():
 
 def test_demo_writes_results_report_and_models(tmp_path, photos):
     lines = []
-    rows = run_demo(tmp_path, minutes=0.1, images=photos, report=lines.append, device="cpu")
+    rows = run_demo(tmp_path, adapt_steps=2, images=photos, report=lines.append, device="cpu")
     methods = {r.method for r in rows}
-    assert {"noisy", "AP-BSN", "AP-BSN + R3", "AMSNet-B", "AMSNet-B-E"} <= methods
+    assert {"noisy", TEACHER_LABEL, STUDENT_LABEL, "student + adapt (2 steps)"} <= methods
     assert {r.image for r in rows} == {"face", "suit", "mean"}
     table = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert len(table) == len(rows)
@@ -38,14 +38,14 @@ def test_demo_writes_results_report_and_models(tmp_path, photos):
     page = (tmp_path / "report.html").read_text()
     for source in re.findall(r'src="([^"]+)"', page):
         assert (tmp_path / source).is_file(), source
-    assert (tmp_path / "images" / "face_amsnet-b-e.png").is_file()
-    model = load_pretrained(tmp_path / "weights" / "amsnet.safetensors")
+    assert (tmp_path / "images" / "face_amsnet_student_default.png").is_file()
+    model = load_pretrained(tmp_path / "weights" / "adapted-student.safetensors")
     assert model.denoise(torch.rand(1, 3, 20, 20)).shape == (1, 3, 20, 20)
-    assert any("training steps" in line for line in lines)
+    assert any("student adapted" in line for line in lines)
 
 
-def test_demo_command_rejects_a_non_positive_budget(tmp_path):
-    assert main(["demo", "--minutes", "0", "--output", str(tmp_path)]) == 1
+def test_demo_command_rejects_negative_adaptation(tmp_path):
+    assert main(["demo", "--adapt-steps", "-1", "--output", str(tmp_path)]) == 1
 
 
 def test_report_renders_in_headless_chromium_with_every_image(tmp_path, photos):
@@ -55,7 +55,7 @@ def test_report_renders_in_headless_chromium_with_every_image(tmp_path, photos):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("headless Chromium is not installed (Debian package 'chromium')")
-    run_demo(tmp_path, minutes=0.1, images=photos, report=lambda line: None, device="cpu")
+    run_demo(tmp_path, adapt_steps=1, images=photos, report=lambda line: None, device="cpu")
     command = [
         browser,
         "--headless",

@@ -128,9 +128,10 @@ def mean_psnr_uint8(dataset):
 
 def test_polyu_folder_holds_the_pairs_its_readme_counts():
     root = shared_data("polyu")
-    # README: 60 crop pairs + 2 full-size pairs (X_Real.JPG + X_mean.JPG)
+    # README: 60 crop pairs + 24 full-size pairs (X_Real.JPG + X_mean.JPG)
     assert len(PairedFolder(root / "CroppedImages", rule="polyu")) == 60
-    assert len(PairedFolder(root, rule="polyu")) == 62
+    assert len(PairedFolder(root / "OriginalImages", rule="polyu")) == 24
+    assert len(PairedFolder(root, rule="polyu")) == 84
 
 
 def test_polyu_mean_psnr_matches_the_readme():

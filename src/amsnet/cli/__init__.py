@@ -13,16 +13,31 @@ from amsnet.cli import (
     convert,
     demo,
     denoise,
+    distill,
     evaluate,
     finetune,
     info,
+    models,
     nets,
     submit,
     train,
 )
 from amsnet.errors import AmsnetError
 
-COMMANDS = (denoise, demo, nets, convert, info, evaluate, submit, train, finetune, bench)
+COMMANDS = (
+    denoise,
+    models,
+    demo,
+    nets,
+    convert,
+    info,
+    evaluate,
+    submit,
+    train,
+    finetune,
+    distill,
+    bench,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,18 +18,36 @@ SUFFIX_BY_FORMAT = {"png": ".png", "tif": ".tif", "jpg": ".jpg", "webp": ".webp"
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "denoise",
-        help="denoise image files, folders or globs (zero-shot without --weights)",
+        help="denoise image files, folders or globs (the default shipped model unless told)",
         description=(
             "Denoise images into --output, keeping their relative paths, format and bit depth. "
             "Large images are processed in overlapping, blended tiles within a memory budget. "
-            "Without --weights a small AMSNet is first fitted on the inputs themselves."
+            "The model is the default shipped one (amsnet models), --model NAME another, "
+            "--weights FILE your own, or --zero-shot a small AMSNet fitted from scratch on the "
+            "inputs themselves. --adapt STEPS first fine-tunes the model on the inputs "
+            "(self-supervised: for a camera the shipped models never saw)."
         ),
     )
     parser.add_argument("inputs", nargs="+", help="image files, folders (recursive) or globs")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    parser.add_argument("--weights", type=Path, help=".safetensors (default: zero-shot fit)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", help="a shipped model (default: the default in amsnet models)")
+    source.add_argument("--weights", type=Path, help="your own .safetensors weights")
+    source.add_argument(
+        "--zero-shot", action="store_true", help="fit a small AMSNet on the inputs from scratch"
+    )
     parser.add_argument(
-        "--variant", choices=["B", "P", "E"], default="B", help="E = with R3 refinement"
+        "--variant",
+        choices=["B", "P", "E"],
+        default="B",
+        help="E = with R3 refinement (models with masks only)",
+    )
+    parser.add_argument(
+        "--adapt",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="fine-tune the model self-supervised on the inputs for STEPS steps first",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--seed", type=int, default=0, help="seeds the masks (and the fit)")
@@ -44,12 +62,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--format", choices=sorted(SUFFIX_BY_FORMAT), help="output format (default: the input's)"
     )
     parser.add_argument("--bit-depth", type=int, choices=[8, 16], help="default: the input's")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality (1-100)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--fit-steps", type=int, default=2000, help="zero-shot fitting steps")
-    parser.add_argument("--save-weights", type=Path, help="keep the zero-shot model here")
+    parser.add_argument("--fit-steps", type=int, default=2000, help="steps of the --zero-shot fit")
+    parser.add_argument(
+        "--save-weights", type=Path, help="keep the fitted or adapted model in this file"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every option checked before any work starts.
+
+    Raises:
+        ConfigError: naming the flag and the accepted values.
+    """
+    from amsnet.errors import ConfigError
+
+    if args.fit_steps < 1:
+        raise ConfigError(f"--fit-steps must be at least 1, got {args.fit_steps}")
+    if args.adapt < 0:
+        raise ConfigError(f"--adapt must be 0 (off) or a number of steps, got {args.adapt}")
+    if args.adapt and args.zero_shot:
+        raise ConfigError("--adapt fine-tunes a trained model; --zero-shot trains from scratch")
+    if not 1 <= args.quality <= 100:
+        raise ConfigError(f"--quality must lie in 1..100, got {args.quality}")
+    if args.overlap < 0:
+        raise ConfigError(f"--overlap must be 0 or more pixels, got {args.overlap}")
+    if args.max_memory is not None and not args.max_memory > 0:
+        raise ConfigError(f"--max-memory must be a positive number of GiB, got {args.max_memory}")
+    if args.save_weights is not None and not (args.zero_shot or args.adapt):
+        raise ConfigError(
+            "--save-weights keeps a model fitted here: use it with --zero-shot or --adapt"
+        )
 
 
 def collect_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
@@ -85,11 +131,14 @@ def collect_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from amsnet.api import check_refinable
+    from amsnet.atomic import check_new_output
     from amsnet.checkpoint import save_pretrained
     from amsnet.data.io import is_image_file, read_integer_image, rgb_to_integer, write_image
     from amsnet.errors import AmsnetError, DataError
     from amsnet.inference import denoise_image, load_for_inference, plan_tiles
 
+    check_arguments(args)
     files = collect_inputs(args.inputs)
     if not files:
         raise DataError("no images found in the inputs")
@@ -98,14 +147,30 @@ def run(args: argparse.Namespace) -> int:
     budget = int(args.max_memory * 2**30) if args.max_memory else None
     refine = args.variant == "E"
     bars = not args.quiet and sys.stderr.isatty() and os.environ.get("CI") != "true"
+    if args.save_weights is not None:
+        check_new_output(
+            args.save_weights, overwrite=args.overwrite, inputs=inputs, flag="--save-weights"
+        )
 
-    if args.weights is not None:
-        method = load_for_inference(args.weights, args.device)
-    else:
+    if args.zero_shot:
         method = _zero_shot(files, args, bars)
-        if args.save_weights:
-            save_pretrained(method, args.save_weights, source="amsnet denoise (zero-shot fit)")
-            print(f"saved the fitted model to {args.save_weights}")
+        source = "amsnet denoise --zero-shot"
+    else:
+        from amsnet.zoo import DEFAULT_MODEL, model_path
+
+        chosen = args.weights if args.weights is not None else (args.model or DEFAULT_MODEL)
+        if args.weights is None:
+            model_path(str(chosen))  # an unknown name lists the shipped models
+        method = load_for_inference(chosen, args.device)
+        print(f"model: {chosen}")
+        source = f"amsnet denoise --adapt {args.adapt} ({chosen})"
+    if refine:
+        check_refinable(method)
+    if args.adapt:
+        method = _adapted(method, files, args, bars)
+    if args.save_weights:
+        save_pretrained(method, args.save_weights, source=source)
+        print(f"saved the fitted model to {args.save_weights}")
     cost: float | None = None
     failed: list[tuple[Path, str]] = []
     done = skipped = 0
@@ -216,34 +281,62 @@ def _tile_bar(label: str, enabled: bool):
     return update
 
 
-def _zero_shot(files: list[tuple[Path, Path]], args: argparse.Namespace, bars: bool):
-    """Fit a small AMSNet on all readable inputs (self-supervised) and return it."""
-    from amsnet.api import fit
+def _readable_images(files: list[tuple[Path, Path]], purpose: str) -> list:
+    """The pixels of every input that can be read (the others are reported per file later)."""
     from amsnet.data.io import read_image
-    from amsnet.errors import AmsnetError
+    from amsnet.errors import AmsnetError, DataError
 
     images = []
     for source, _ in files:
         try:
             images.append(read_image(source).pixels)
         except AmsnetError as error:
-            log.warning("not used for fitting: %s", error)
+            log.warning("not used for %s: %s", purpose, error)
     if not images:
-        from amsnet.errors import DataError
+        raise DataError(f"none of the inputs could be read, so nothing can be used for {purpose}")
+    return images
 
-        raise DataError("none of the inputs could be read, so nothing can be fitted")
+
+def _step_bar(total: int, label: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="step")
+
+    def progress(step: int, loss: float) -> None:
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=f"{loss:.4f}")
+
+    return progress
+
+
+def _zero_shot(files: list[tuple[Path, Path]], args: argparse.Namespace, bars: bool):
+    """Fit a small AMSNet on all readable inputs (self-supervised) and return it."""
+    from amsnet.api import fit
+
+    images = _readable_images(files, "fitting")
     print(f"zero-shot: fitting AMSNet on {len(images)} image(s) for {args.fit_steps} steps")
-    progress = None
-    if bars:
-        from tqdm import tqdm
-
-        bar = tqdm(total=args.fit_steps, desc="fit", unit="step")
-
-        def progress(step: int, loss: float) -> None:
-            bar.update(step - bar.n)
-            bar.set_postfix(loss=f"{loss:.4f}")
-
-    method = fit(
-        images, steps=args.fit_steps, seed=args.seed, device=args.device, progress=progress
+    return fit(
+        images,
+        steps=args.fit_steps,
+        seed=args.seed,
+        device=args.device,
+        progress=_step_bar(args.fit_steps, "fit", bars),
     )
-    return method
+
+
+def _adapted(method, files: list[tuple[Path, Path]], args: argparse.Namespace, bars: bool):
+    """The model fine-tuned self-supervised on all readable inputs."""
+    from amsnet.api import adapt
+
+    images = _readable_images(files, "adaptation")
+    print(f"adapting the model on {len(images)} image(s) for {args.adapt} steps")
+    return adapt(
+        method,
+        images,
+        steps=args.adapt,
+        seed=args.seed,
+        device=args.device,
+        progress=_step_bar(args.adapt, "adapt", bars),
+    )

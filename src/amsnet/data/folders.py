@@ -33,7 +33,9 @@ Noisy/clean pairs for evaluation are in :mod:`amsnet.data.pairs`.
 
 from __future__ import annotations
 
+import fnmatch
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +57,11 @@ from amsnet.errors import ConfigError, DataError
 SAMPLING_MODES: tuple[str, ...] = ("area", "uniform")
 
 
-def list_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+def list_images(
+    root: str | os.PathLike[str],
+    recursive: bool = True,
+    include: Sequence[str] | None = None,
+) -> list[Path]:
     """The image files under ``root``, sorted.
 
     Files are images by suffix (:func:`amsnet.data.io.is_image_file`); ``README.md``,
@@ -65,6 +71,9 @@ def list_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Pa
     Args:
         root: a folder.
         recursive: also look in sub-folders.
+        include: keep only files whose ``/``-separated path relative to ``root`` matches one of
+            these glob patterns (``fnmatch`` rules, ``*`` also crosses ``/``), e.g.
+            ``["polyu/OriginalImages/*_Real.JPG", "rni15/*"]``; ``None`` keeps every image.
 
     Returns:
         Paths sorted by their path relative to ``root`` (``/``-separated), so the order is the
@@ -84,10 +93,16 @@ def list_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Pa
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts[:-1]):
             continue
+        if include is not None and not any(
+            fnmatch.fnmatchcase(relative.as_posix(), pattern) for pattern in include
+        ):
+            continue
         if is_image_file(path) and path.is_file():
             found.append((relative.as_posix(), path))
     if not found:
         where = "or its sub-folders " if recursive else ""
+        if include is not None:
+            where += f"matching {list(include)} "
         raise DataError(
             f"no images in {folder} {where}(looked for suffixes png, jpg, jpeg, tif, tiff, "
             "bmp, webp); check the path"

@@ -394,6 +394,30 @@ def image_area(path: str | os.PathLike[str]) -> int:
     return int(width * height)
 
 
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(height, width)`` of an image file as decoded (upright: EXIF orientations 5-8 swap
+    the header's sides), read from its header without decoding the pixels.
+
+    Raises:
+        DataError: missing or unreadable file.
+    """
+    file = Path(path)
+    try:
+        with PILImage.open(file) as pil:
+            width, height = pil.size
+            orientation = int(pil.getexif().get(0x0112, 1)) if hasattr(pil, "getexif") else 1
+    except FileNotFoundError as error:
+        raise DataError(f"image file {file} does not exist; check the path") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        if file.is_file() and is_tiff(file):
+            height, width = decode(file).array.shape[:2]
+            return int(height), int(width)
+        raise DataError(f"{file} is not a readable image ({error}); check the file") from error
+    if orientation in (5, 6, 7, 8):
+        height, width = width, height
+    return int(height), int(width)
+
+
 # ----- writing
 
 

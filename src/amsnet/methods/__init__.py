@@ -1,9 +1,10 @@
-"""Denoising schemes wrapping one backbone: AMSNet and AP-BSN (self-supervised) and the
-supervised reference."""
+"""Denoising schemes wrapping one backbone: AMSNet and AP-BSN (self-supervised), the
+supervised reference and the one-pass student distilled from a teacher."""
 
 from amsnet.methods.amsnet import AMSNet
 from amsnet.methods.apbsn import APBSN
 from amsnet.methods.base import LossOutput, SelfSupervisedMethod
+from amsnet.methods.distilled import Distilled
 from amsnet.methods.supervised import Supervised
 
-__all__ = ["APBSN", "AMSNet", "LossOutput", "SelfSupervisedMethod", "Supervised"]
+__all__ = ["APBSN", "AMSNet", "Distilled", "LossOutput", "SelfSupervisedMethod", "Supervised"]

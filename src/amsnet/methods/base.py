@@ -54,6 +54,17 @@ class SelfSupervisedMethod(Protocol):
         ...
 
 
+def target_keyword(method: object) -> str | None:
+    """The keyword under which ``method``'s objective takes the image paired with each noisy
+    crop (``"clean"`` for the supervised ceiling, ``"target"`` for a distilled student), or
+    ``None`` for a self-supervised method, which must only ever see noisy pixels.
+
+    Training code asks this instead of testing for method classes, so a new method that needs
+    a target declares it in one place: a ``target_keyword`` class attribute.
+    """
+    return getattr(type(method), "target_keyword", None)
+
+
 def constructor_arguments(local_variables: dict[str, Any]) -> dict[str, Any]:
     """A method's settings from its constructor's ``locals()`` (called first thing).
 

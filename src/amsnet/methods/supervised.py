@@ -9,7 +9,7 @@ method: its objective needs ``clean=``, which the trainer only passes to it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -36,6 +36,10 @@ class Supervised(nn.Module):
         >>> method.denoise(noisy).shape
         torch.Size([2, 3, 24, 24])
     """
+
+    target_keyword: ClassVar[str] = "clean"
+    """The objective takes the paired image as ``clean=`` (see
+    :func:`amsnet.methods.base.target_keyword`)."""
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()

@@ -362,7 +362,12 @@ def with_camera_noise(
 
 
 def build_train_dataset(
-    config: TrainDataConfig, *, pd_factor: int, seed: int, with_clean: bool
+    config: TrainDataConfig,
+    *,
+    pd_factor: int,
+    seed: int,
+    with_clean: bool,
+    device: str = "auto",
 ) -> TrainingCrops:
     """The training crops of a ``data.train`` section.
 
@@ -370,14 +375,16 @@ def build_train_dataset(
         config: the section.
         pd_factor: the PD factor the crops must be a multiple of (1 for no PD).
         seed: the experiment's seed.
-        with_clean: also serve the ground truth (the supervised method); self-supervised
-            methods pass False and never get a clean image.
+        with_clean: also serve the ground truth (the supervised method) or the teacher's
+            outputs (``distillation``); self-supervised methods pass False and never get a
+            clean image.
+        device: where the teacher of a ``distillation`` source runs.
 
     Raises:
         DataError: a missing folder or file, or a folder in the wrong layout; the message
             names the config key and the path.
     """
-    noisy, clean = _sources(config, with_clean)
+    noisy, clean = _sources(config, with_clean, seed, device)
     return TrainingCrops(
         noisy,
         clean,
@@ -392,9 +399,16 @@ def build_train_dataset(
     )
 
 
-def _sources(config: TrainDataConfig, with_clean: bool) -> tuple[ImageSource, ImageSource | None]:
+def _sources(
+    config: TrainDataConfig, with_clean: bool, seed: int, device: str
+) -> tuple[ImageSource, ImageSource | None]:
     key = "source" if config.kind == "synthetic_camera" else "root"
     try:
+        if config.kind == "distillation":
+            from amsnet.training.distillation import teacher_regions
+
+            regions = teacher_regions(config, seed=seed, device=device)
+            return regions.noisy, regions.targets if with_clean else None
         return _open_sources(config, with_clean)
     except DataError as error:
         raise DataError(f"data.train.{key} ({getattr(config, key)}): {error}") from None
@@ -424,7 +438,8 @@ def _open_sources(
     if config.kind == "noisy_folder":
         from amsnet.data.folders import list_images
 
-        return _files(list_images(root), root, cache, "noisy"), None
+        paths = list_images(root, include=config.include)
+        return _files(paths, root, cache, "noisy"), None
     if config.kind == "sidd_medium":
         from amsnet.data.sidd import sidd_medium_files
 

@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 
 from amsnet.errors import ConfigError
+from amsnet.methods.base import target_keyword
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,8 @@ def fit(
         batch = sample(generator)
         if isinstance(batch, tuple):
             noisy, clean = batch
-            loss = loss_fn(noisy, generator=generator, clean=clean).loss
+            keyword = target_keyword(method) or "clean"
+            loss = loss_fn(noisy, generator=generator, **{keyword: clean}).loss
         else:
             loss = loss_fn(batch, generator=generator).loss
         if not torch.isfinite(loss):

@@ -66,7 +66,7 @@ from amsnet.checkpoint import (
 from amsnet.config import ExperimentConfig, load_config
 from amsnet.errors import ConfigError, DataError
 from amsnet.evaluate import EvalPair
-from amsnet.methods import Supervised
+from amsnet.methods.base import target_keyword
 from amsnet.runtime import tune_cpu_allocator
 from amsnet.training.datasets import StepSampler
 from amsnet.training.distributed import (
@@ -127,8 +127,9 @@ class TrainResult:
 class _Objective(nn.Module):
     """The method's objective as a module's ``forward`` (what DDP wraps).
 
-    Clean images are passed only to the supervised method; a self-supervised method's
-    objective is never called with them.
+    The paired image (the ground truth of the supervised method, the teacher's output for a
+    distilled student) is passed only to methods that declare a ``target_keyword``; a
+    self-supervised method's objective is never called with it.
     """
 
     def __init__(self, method: nn.Module, stage: str) -> None:
@@ -140,8 +141,9 @@ class _Objective(nn.Module):
         self, noisy: torch.Tensor, clean: torch.Tensor | None, generator: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         objective = getattr(self.method, self.loss_name)
-        if isinstance(self.method, Supervised):
-            output = objective(noisy, generator=generator, clean=clean)
+        keyword = target_keyword(self.method)
+        if keyword is not None:
+            output = objective(noisy, generator=generator, **{keyword: clean})
         else:
             output = objective(noisy, generator=generator)
         return output.loss, output.terms
@@ -508,7 +510,8 @@ class Trainer:
                 data,
                 pd_factor=training_pd_factor(self.config),
                 seed=self.config.experiment.seed,
-                with_clean=isinstance(self.method, Supervised),
+                with_clean=target_keyword(self.method) is not None,
+                device=str(self.device),
             )
         sampler = StepSampler(
             start,
@@ -603,7 +606,7 @@ class Trainer:
         return bool(self.context.all_reduce(flag, "max").item())
 
     def _split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        wants_clean = isinstance(self.method, Supervised)
+        wants_clean = target_keyword(self.method) is not None
         if isinstance(batch, dict):
             noisy = batch["noisy"]
             clean = batch.get("clean") if wants_clean else None
@@ -611,9 +614,10 @@ class Trainer:
             noisy, clean = batch, None
         if wants_clean and clean is None:
             raise ConfigError(
-                "the supervised method needs noisy/clean pairs, but the training data gives "
-                "noisy images only; use data.train.kind sidd_medium, paired_folder or "
-                "synthetic_camera"
+                f"method {self.config.method.name} needs a target paired with every noisy "
+                "crop, but the training data gives noisy images only; use data.train.kind "
+                "sidd_medium, paired_folder or synthetic_camera (supervised) or distillation "
+                "(distilled)"
             )
         noisy = noisy.to(self.device, non_blocking=True)
         if clean is not None:

@@ -1,0 +1,113 @@
+"""``amsnet distill``: a one-pass student from a teacher with masks, on folders of noisy
+images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "distill",
+        help="distil a teacher (AMSNet, AP-BSN) into a one-pass student",
+        description=(
+            "The teacher denoises --regions regions of the noisy images in --data once "
+            "(variant E: with R3; cached under --cache-dir, so a rerun or --resume reuses "
+            "them), then a plain network learns to reproduce those outputs in one pass. "
+            "Checkpoints go to --out; the student's weights, with a model card in the header, "
+            "to -o."
+        ),
+    )
+    parser.add_argument("teacher", help="shipped model name (amsnet models) or .safetensors")
+    parser.add_argument(
+        "--data", nargs="+", required=True, type=Path, help="folders of noisy images"
+    )
+    parser.add_argument(
+        "--include",
+        nargs="+",
+        metavar="GLOB",
+        help="keep images matching these globs, relative to each --data folder "
+        "(e.g. '*_Real.JPG'; default: all images)",
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="student .safetensors")
+    parser.add_argument("--net", default="nafnet", help="student backbone (amsnet nets)")
+    parser.add_argument("--preset", default="small", help="its preset ('' for none)")
+    parser.add_argument("--steps", type=_positive, default=4000, help="student steps")
+    parser.add_argument("--regions", type=_positive, default=1024, help="teacher regions")
+    parser.add_argument("--region-size", type=_positive, default=192, help="region side (px)")
+    parser.add_argument("--crop", type=_positive, default=96, help="student crop side (px)")
+    parser.add_argument("--batch", type=_positive, default=8, help="crops per step")
+    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    parser.add_argument(
+        "--variant", choices=["B", "E"], default="E", help="teacher output to learn (E: R3)"
+    )
+    parser.add_argument(
+        "--init",
+        choices=["auto", "teacher", "random"],
+        default="auto",
+        help="student's start: the teacher's weights (auto: when the networks match)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seeds regions, crops, weights")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path("runs/cache/distill"), help="teacher outputs"
+    )
+    parser.add_argument("--out", type=Path, help="run folder (default: runs/distill)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing -o")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="extend",
+        nargs="+",
+        default=[],
+        help="override an experiment setting, e.g. --set train.optimizer.lr=1e-4",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from amsnet.api import distill
+    from amsnet.errors import ConfigError
+
+    if not args.lr > 0:
+        raise ConfigError(f"--lr must be positive, got {args.lr}")
+    path = distill(
+        args.teacher,
+        args.data,
+        args.output,
+        include=args.include,
+        run_dir=args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        device=args.device,
+        quiet=args.quiet,
+        overrides=args.overrides,
+        net=args.net,
+        preset=args.preset or None,
+        steps=args.steps,
+        regions=args.regions,
+        region_size=args.region_size,
+        crop_size=args.crop,
+        batch_size=args.batch,
+        lr=args.lr,
+        teacher_variant=args.variant,
+        init_from_teacher={"auto": None, "teacher": True, "random": False}[args.init],
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+    )
+    print(f"student: {path}")
+    return 0
