@@ -250,7 +250,7 @@ def adapt(
     fit_images(
         adapted,
         noisy,
-        crop=_adapt_crop(adapted, noisy),
+        crop=_crop_for(adapted, noisy, ADAPT_CROP),
         batch_size=ADAPT_BATCH,
         seed=seed,
         steps=steps,
@@ -311,13 +311,6 @@ def _adapt_student(
         targets=targets,
     )
     return prepare_for_inference(adapted, device)
-
-
-def _adapt_crop(method: Method, images: list[torch.Tensor]) -> int:
-    factor = int(getattr(method.settings, "pd_factor_train", 1))
-    smallest = min(min(x.shape[-2:]) for x in images)
-    crop = min(ADAPT_CROP, smallest) // factor * factor
-    return max(crop, factor)
 
 
 def distill(
@@ -506,11 +499,12 @@ def _as_float_rgb(image: Any) -> torch.Tensor:
     return as_rgb(from_integer(np.ascontiguousarray(colour)))
 
 
-def _crop_for(method: AMSNet, images: list[torch.Tensor]) -> int:
-    """The zero-shot crop: 64 pixels (a multiple of the PD factor), smaller for tiny images."""
-    factor = method.settings.pd_factor_train
+def _crop_for(method: Method, images: list[torch.Tensor], size: int = ZERO_SHOT_CROP) -> int:
+    """A fitting crop of ``size`` pixels (a multiple of the training PD factor, 1 without
+    PD), smaller for tiny images."""
+    factor = int(getattr(method.settings, "pd_factor_train", 1))
     smallest = min(min(x.shape[-2:]) for x in images)
-    crop = min(ZERO_SHOT_CROP, smallest) // factor * factor
+    crop = min(size, smallest) // factor * factor
     return max(crop, factor)
 
 
