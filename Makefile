@@ -43,7 +43,7 @@ bench: $(STAMP)
 	$(PY) -m amsnet bench speed
 
 demo: $(DEMO_STAMP)
-	$(PY) -m amsnet demo --output demo_output
+	$(PY) -m amsnet demo --output demo_output --overwrite
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .hypothesis src/*.egg-info

@@ -58,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per setting (default 2)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     args = parser.parse_args(argv)
+    if args.json is not None:
+        from amsnet.atomic import check_new_output
+
+        check_new_output(args.json, overwrite=args.overwrite, flag="--json")
     if not args.root.is_dir():
         print(f"{args.root} is absent; pass --root with a folder of images", file=sys.stderr)
         return 2
@@ -90,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
                 shown = "  ".join(f"epoch {e}: {rate:7.1f}" for e, rate in enumerate(rates))
                 print(f"workers {workers}  cache {cache:6s}  crops/s  {shown}")
     if args.json:
-        args.json.write_text(json.dumps({"build_seconds": build_seconds, "runs": results}))
+        from amsnet.atomic import atomic_write
+
+        text = json.dumps({"build_seconds": build_seconds, "runs": results})
+        atomic_write(args.json, lambda tmp: tmp.write_text(text))
     return 0
 
 

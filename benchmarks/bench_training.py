@@ -132,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="folder of images")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     args = parser.parse_args(argv)
+    if args.json is not None:
+        from amsnet.atomic import check_new_output
+
+        check_new_output(args.json, overwrite=args.overwrite, flag="--json")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -182,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             "runs": results,
             "numpy": np.__version__,
         }
-        args.json.write_text(json.dumps(payload, indent=2))
+        from amsnet.atomic import atomic_write
+
+        text = json.dumps(payload, indent=2)
+        atomic_write(args.json, lambda tmp: tmp.write_text(text))
     return 0
 
 

@@ -11,6 +11,7 @@ small AMSNet from scratch on them (zero-shot: no clean data, no pre-trained mode
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -99,10 +100,10 @@ def fit(
     method = method.to(target)
     if steps is None and seconds is None:
         steps = ZERO_SHOT_STEPS
-    crop = _crop_for(method, noisy)
+    crop, fitted = _fitting_set(method, noisy)
     fit_images(
         method,
-        noisy,
+        fitted,
         crop=crop,
         batch_size=ZERO_SHOT_BATCH,
         seed=seed,
@@ -129,7 +130,11 @@ def denoise(
     Args:
         image: a numpy array ``(H, W)`` or ``(H, W, C)`` (uint8, uint16 or float in
             ``[0, 1]``; C = 1, 3 or 4 with alpha carried through), a torch tensor ``(B, C, H,
-            W)`` or ``(C, H, W)`` float in ``[0, 1]``, or a PIL image (L, RGB, RGBA, I;16).
+            W)`` or ``(C, H, W)`` float in ``[0, 1]``, or a PIL image (L, LA, RGB, RGBA,
+            I;16; palette images are converted to RGB or RGBA, CMYK, YCbCr, HSV and LAB to
+            RGB, and the result comes back in that mode). Float values may stray past 0 and
+            1 by up to :data:`FLOAT_TOLERANCE` (noise does); NaN, infinity or a 0-255 scale
+            are refused.
         weights: a shipped model's name, a weights file, an already loaded method (for
             example the result of :func:`fit`, for a zero-shot fit), or ``None`` for the
             default shipped model.
@@ -142,7 +147,11 @@ def denoise(
             (:func:`adapt`; 0: no adaptation).
 
     Returns:
-        Same kind, shape and (for numpy and PIL) dtype as ``image``.
+        Same kind, shape and (for numpy and PIL) dtype as ``image``; float results are
+        clipped to ``[0, 1]``.
+
+    Raises:
+        ShapeError: an image of an unaccepted kind, shape, dtype, mode or value range.
 
     Example:
         >>> import numpy as np
@@ -162,15 +171,15 @@ def denoise(
         method = adapt(method, image, steps=adapt_steps, seed=seed, device=device)
     if isinstance(image, torch.Tensor):
         return _denoise_tensor(method, image, refine, seed, tile)
-    pil_mode = getattr(image, "mode", None) if not isinstance(image, np.ndarray) else None
-    array = np.asarray(image) if pil_mode is not None else image
+    is_pil = _is_pil(image)
+    array = _pil_to_array(image) if is_pil else image
     if not isinstance(array, np.ndarray):
         raise ShapeError(
             f"denoise takes a numpy array, a torch tensor or a PIL image, got "
             f"{type(image).__name__}; read files with amsnet.data.io.read_image"
         )
     result = _denoise_array(method, array, refine, seed, tile)
-    if pil_mode is not None:
+    if is_pil:
         from PIL import Image
 
         return Image.fromarray(result)
@@ -247,10 +256,11 @@ def adapt(
     if isinstance(method, Distilled):
         return _adapt_student(method, noisy, steps, seed, target, teacher, progress)
     adapted = copy.deepcopy(method).to(target)
+    crop, fitted = _fitting_set(adapted, noisy, ADAPT_CROP)
     fit_images(
         adapted,
-        noisy,
-        crop=_crop_for(adapted, noisy, ADAPT_CROP),
+        fitted,
+        crop=crop,
         batch_size=ADAPT_BATCH,
         seed=seed,
         steps=steps,
@@ -436,12 +446,13 @@ def _denoise_tensor(
             f"a tensor image must be float (B, C, H, W) or (C, H, W) in [0, 1], got "
             f"{tuple(image.shape)} {image.dtype}"
         )
+    check_float_values(image, "the tensor image")
     batch = image if image.ndim == 4 else image[None]
     outputs = []
     for single in batch:
         rgb = _run(method, single.detach().cpu(), refine, seed, tile)
         outputs.append(rgb if single.shape[0] == 3 else rgb.mean(dim=0, keepdim=True))
-    result = torch.stack(outputs).to(image.device, image.dtype)
+    result = torch.stack(outputs).clamp_(0, 1).to(image.device, image.dtype)
     return result if image.ndim == 4 else result[0]
 
 
@@ -450,15 +461,16 @@ def _denoise_array(
 ) -> np.ndarray:
     squeeze = array.ndim == 2
     hwc = array[..., None] if squeeze else array
-    if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4):
+    if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4) or min(hwc.shape[:2]) < 1:
         raise ShapeError(f"a numpy image must be (H, W) or (H, W, C), got {array.shape}")
     colour = hwc[..., :3] if hwc.shape[2] >= 3 else hwc[..., :1]
     alpha = hwc[..., colour.shape[2] :]
     if np.issubdtype(hwc.dtype, np.floating):
         source = torch.from_numpy(np.ascontiguousarray(colour, dtype=np.float32)).permute(2, 0, 1)
+        check_float_values(source, "the float array")
         out = _run(method, source, refine, seed, tile)
         restored = out if colour.shape[2] == 3 else out.mean(dim=0, keepdim=True)
-        values = restored.permute(1, 2, 0).numpy().astype(hwc.dtype)
+        values = restored.clamp_(0, 1).permute(1, 2, 0).numpy().astype(hwc.dtype)
     elif hwc.dtype in (np.uint8, np.uint16):
         out = _run(method, np.ascontiguousarray(colour), refine, seed, tile)
         values = rgb_to_integer(out, colour.shape[2], 8 if hwc.dtype == np.uint8 else 16)
@@ -477,7 +489,7 @@ def _run(
 
 
 def _as_list(images: Any) -> list[Any]:
-    if isinstance(images, (np.ndarray, torch.Tensor, str, os.PathLike)) or hasattr(images, "mode"):
+    if isinstance(images, (np.ndarray, torch.Tensor, str, os.PathLike)) or _is_pil(images):
         return [images]
     return list(images)
 
@@ -490,22 +502,140 @@ def _as_float_rgb(image: Any) -> torch.Tensor:
         return as_rgb(read_image(image).pixels)
     if isinstance(image, torch.Tensor):
         chw = image[0] if image.ndim == 4 else image
-        return as_rgb(chw.detach().float().cpu()[:3])
-    array = np.asarray(image)
+        if chw.ndim != 3 or not chw.is_floating_point() or chw.shape[0] not in (1, 3, 4):
+            raise ShapeError(
+                f"a tensor image must be float (B, C, H, W) or (C, H, W), got "
+                f"{tuple(image.shape)} {image.dtype}"
+            )
+        return check_float_values(as_rgb(chw.detach().float().cpu()[:3]), "the tensor image")
+    array = _pil_to_array(image) if _is_pil(image) else np.asarray(image)
     hwc = array[..., None] if array.ndim == 2 else array
+    if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4) or min(hwc.shape[:2]) < 1:
+        raise ShapeError(f"a numpy image must be (H, W) or (H, W, C), got {array.shape}")
     colour = hwc[..., :3] if hwc.shape[2] >= 3 else hwc[..., :1]
     if np.issubdtype(colour.dtype, np.floating):
-        return as_rgb(torch.from_numpy(np.ascontiguousarray(colour, np.float32)).permute(2, 0, 1))
+        chw = torch.from_numpy(np.ascontiguousarray(colour, np.float32)).permute(2, 0, 1)
+        return check_float_values(as_rgb(chw), "the float array")
     return as_rgb(from_integer(np.ascontiguousarray(colour)))
 
 
-def _crop_for(method: Method, images: list[torch.Tensor], size: int = ZERO_SHOT_CROP) -> int:
-    """A fitting crop of ``size`` pixels (a multiple of the training PD factor, 1 without
-    PD), smaller for tiny images."""
+FLOAT_TOLERANCE = 1.0
+"""How far float pixel values may lie outside ``[0, 1]``: noise pushes values past 0 and 1
+(an unclipped synthetic noisy image), but a value beyond ``[-1, 2]`` means another scale
+(0-255 floats) and would be denoised as nonsense."""
+
+
+def check_float_values(pixels: torch.Tensor, what: str) -> torch.Tensor:
+    """Refuse float pixels that are not finite or not on the ``[0, 1]`` scale.
+
+    Args:
+        pixels: float tensor of any shape.
+        what: the input's description, for the message.
+
+    Returns:
+        ``pixels``.
+
+    Raises:
+        ShapeError: NaN or infinite values, or values beyond ``[-FLOAT_TOLERANCE,
+            1 + FLOAT_TOLERANCE]``.
+    """
+    if pixels.numel() == 0:
+        raise ShapeError(f"{what} is empty (shape {tuple(pixels.shape)})")
+    low, high = torch.aminmax(pixels.detach())
+    low, high = float(low), float(high)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ShapeError(f"{what} holds NaN or infinite values; replace them before denoising")
+    if low < -FLOAT_TOLERANCE or high > 1 + FLOAT_TOLERANCE:
+        hint = " (it looks like 0-255: divide by 255)" if high <= 255 + FLOAT_TOLERANCE else ""
+        raise ShapeError(
+            f"{what} has values in [{low:g}, {high:g}]; float images must lie in [0, 1]{hint}"
+        )
+    return pixels
+
+
+# PIL modes and what they are converted to on the way in (the result comes back in it).
+_PIL_CONVERSIONS = {
+    "1": "L",
+    "P": "RGB",
+    "PA": "RGBA",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "HSV": "RGB",
+    "LAB": "RGB",
+    "RGBX": "RGB",
+    "RGBa": "RGBA",
+    "La": "LA",
+}
+_PIL_KEPT = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L")
+
+
+def _is_pil(image: Any) -> bool:
+    return type(image).__module__.startswith("PIL.") and hasattr(image, "mode")
+
+
+def _pil_to_array(image: Any) -> np.ndarray:
+    """A PIL image's pixels as a uint8/uint16 array; other modes are converted (logged).
+
+    Palette images become RGB (RGBA with transparency), CMYK, YCbCr, HSV and LAB become RGB:
+    denoising palette indices or the K channel would return nonsense.
+
+    Raises:
+        ShapeError: 32-bit integer or float modes (``I``, ``F``), whose scale is unknown.
+    """
+    mode = image.mode
+    if mode not in _PIL_KEPT:
+        target = _PIL_CONVERSIONS.get(mode)
+        if mode == "P" and "transparency" in image.info:
+            target = "RGBA"
+        if target is None:
+            raise ShapeError(
+                f"PIL images in mode {mode!r} are not accepted (their value range is unknown); "
+                "convert to 'RGB', 'L' or 'I;16', or pass a float array in [0, 1]"
+            )
+        log.info("a PIL image in mode %s is denoised and returned as %s", mode, target)
+        image = image.convert(target)
+    array = np.asarray(image)
+    return array.astype(np.uint16) if array.dtype.kind in "iu" and array.itemsize > 1 else array
+
+
+MIN_FIT_SIDE = 16
+"""Images with a side below this (pixels) take no part in fitting or adaptation: a crop that
+small teaches a network nothing about the rest."""
+
+
+def _fitting_set(
+    method: Method, images: list[torch.Tensor], size: int = ZERO_SHOT_CROP
+) -> tuple[int, list[torch.Tensor]]:
+    """The crop side for fitting ``method`` on ``images`` and the images that take part.
+
+    The crop is ``size`` pixels (a multiple of the training PD factor, 1 without PD), smaller
+    only when every image is; images smaller than the crop are left out of fitting (with a
+    warning; they are still denoised), so one thumbnail among photos cannot shrink the crop
+    of all of them.
+
+    Raises:
+        ConfigError: every image has a side below :data:`MIN_FIT_SIDE`.
+    """
     factor = int(getattr(method.settings, "pd_factor_train", 1))
-    smallest = min(min(x.shape[-2:]) for x in images)
-    crop = min(size, smallest) // factor * factor
-    return max(crop, factor)
+    usable = [x for x in images if min(x.shape[-2:]) >= max(MIN_FIT_SIDE, factor)]
+    if not usable:
+        widest = max(min(x.shape[-2:]) for x in images)
+        raise ConfigError(
+            f"every image has a side below {MIN_FIT_SIDE} px (the largest short side is "
+            f"{widest} px): too small to fit or adapt a model on; give larger images"
+        )
+    largest = max(min(x.shape[-2:]) for x in usable)
+    crop = max(min(size, largest) // factor * factor, factor)
+    kept = [x for x in usable if min(x.shape[-2:]) >= crop]
+    if len(kept) < len(images):
+        log.warning(
+            "%d of %d images are smaller than the %d px fitting crop and take no part in "
+            "fitting (they are still denoised)",
+            len(images) - len(kept),
+            len(images),
+            crop,
+        )
+    return crop, kept
 
 
 __all__ = ["ZERO_SHOT_SETTINGS", "adapt", "denoise", "distill", "fit", "load"]

@@ -89,8 +89,12 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
         CheckpointError: missing file, not a safetensors file, or no amsnet configuration.
     """
     file = Path(path)
+    if file.is_dir():
+        raise CheckpointError(f"{file} is a folder; give a weights file (.safetensors) in it")
     if not file.is_file():
         raise CheckpointError(f"weights file {file} does not exist; check the path")
+    if file.stat().st_size == 0:
+        raise CheckpointError(f"weights file {file} is empty (0 bytes); copy it again")
     try:
         with safe_open(str(file), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -143,12 +147,56 @@ def load_pretrained(path: str | os.PathLike[str], *, device: torch.device | str 
     """
     file = Path(path)
     header = read_header(file)
+    config = header.get("config")
     try:
-        method = build_method(header["config"])
+        # First on the meta device (shapes, no memory): a crafted header (a width of 200000)
+        # must not allocate anything before the tensors in the file have confirmed it.
+        with torch.device("meta"):
+            skeleton = build_method(config)
     except AmsnetError as error:
         raise CheckpointError(f"{file}: the stored configuration is invalid: {error}") from None
+    check_shapes(
+        {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, tensor_shapes(file), file
+    )
+    method = build_method(config)
     load_weights(method, read_tensors(file), str(file))
     return method.to(device).eval()
+
+
+def tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor in a weights file, read from its header (no tensor data)."""
+    with safe_open(str(path), framework="pt", device="cpu") as handle:
+        return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+
+
+def check_shapes(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]], where: object
+) -> None:
+    """Refuse tensors that do not fit a network key for key and shape for shape.
+
+    Raises:
+        CheckpointError: naming the missing, unexpected and mis-shaped keys.
+    """
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(
+                f"{len(wrong)} with another shape (e.g. {k}: file {found[k]}, "
+                f"network {expected[k]})"
+            )
+        raise CheckpointError(
+            f"{where}: the weights do not fit the configured network: {'; '.join(parts)}. "
+            "The file's configuration and tensors disagree: it was edited or written by an "
+            "incompatible tool"
+        )
 
 
 def read_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -168,27 +216,17 @@ def read_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 def load_weights(method: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
     """Load ``tensors`` into ``method`` strictly, with a readable error on any mismatch."""
-    expected = method.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(
-                f"{len(wrong)} with another shape (e.g. {k}: file {tuple(tensors[k].shape)}, "
-                f"network {tuple(expected[k].shape)})"
+    check_shapes(
+        {k: tuple(v.shape) for k, v in method.state_dict().items()},
+        {k: tuple(v.shape) for k, v in tensors.items()},
+        where,
+    )
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(
+                f"{where}: the weights contain NaN or infinite values ({key}); the file is "
+                "damaged or came from a diverged training run: use another checkpoint"
             )
-        raise CheckpointError(
-            f"{where}: the weights do not fit the configured network: {'; '.join(parts)}. "
-            "The file's configuration and tensors disagree: it was edited or written by an "
-            "incompatible tool"
-        )
     method.load_state_dict(tensors, strict=True)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from amsnet.atomic import atomic_path
+from amsnet.atomic import atomic_path, check_output_folder
 from amsnet.classical import bm3d_denoise, estimated_sigma, oracle_sigma, require_bm3d
 from amsnet.comparison import comparison_sheet
 from amsnet.data.camera_noise import camera_noise
@@ -44,6 +44,8 @@ DEMO_ADAPT_STEPS = 300
 TEACHER_LABEL = "AMSNet-P-E teacher"
 STUDENT_LABEL = "AMSNet student (default)"
 APBSN_LABEL = "AP-BSN + R3"
+DEMO_OUTPUTS = ("results.csv", "comparison.png", "report.html", "images", "weights")
+"""What a demo writes into its folder (a second demo there needs ``overwrite``)."""
 
 
 @dataclass
@@ -83,6 +85,7 @@ def run_demo(
     device: str = "auto",
     report: Callable[[str], None] = print,
     images: list[tuple[str, torch.Tensor]] | None = None,
+    overwrite: bool = False,
 ) -> list[DemoRow]:
     """Run the whole demo and write its files into ``output``.
 
@@ -95,6 +98,10 @@ def run_demo(
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         report: receives one line per step.
         images: other clean ``(name, (3, H, W))`` photos instead of scikit-image's.
+        overwrite: replace the results of an earlier demo in ``output`` (else refused).
+
+    Raises:
+        ConfigError: ``output`` holds an earlier demo's files and ``overwrite`` is false.
 
     Returns:
         One :class:`DemoRow` per method and image, plus the per-method means.
@@ -106,8 +113,8 @@ def run_demo(
 
     if adapt_steps < 0:
         raise ConfigError(f"adapt steps must be 0 or more, got {adapt_steps}")
+    folder = check_output_folder(output, DEMO_OUTPUTS, overwrite=overwrite, flag="--output")
     start = time.perf_counter()
-    folder = Path(output)
     torch.manual_seed(seed)
     names, noisy, clean = [], [], []
     for name, image in images if images is not None else demo_images():

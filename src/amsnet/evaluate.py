@@ -254,6 +254,8 @@ def load_pairs(
     """
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit must be a positive number of images (--limit), got {limit!r}")
     if dataset in ("polyu", "cc", "folders"):
         from amsnet.data.pairs import PairedFolder
 

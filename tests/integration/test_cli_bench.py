@@ -117,7 +117,10 @@ def test_chart_writes_svg_and_png_and_reports_bad_fields(tmp_path, capsys):
     assert capsys.readouterr().out.split() == [str(svg), str(png)]
     texts = {e.text for e in ElementTree.parse(svg).getroot().iter() if e.text}
     assert {"ours", "results.csv", "AMSNet (Restormer)"} <= texts
-    assert main(["bench", "chart", str(results), "-o", str(svg), "--y-field", "ssim"]) == 1
+    assert (
+        main(["bench", "chart", str(results), "-o", str(svg), "--y-field", "ssim", "--overwrite"])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "results.csv" in err and "'ssim' is missing" in err
     assert main(["bench", "chart", str(tmp_path / "none.csv")]) == 1

@@ -72,3 +72,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        # A file system refusal (read-only folder, full disk, a file where a folder belongs)
+        # is the user's to fix: name the file and the cause, not a traceback.
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+
+
+def describe_os_error(error: OSError) -> str:
+    """``error`` as one line naming the file, the cause and, where there is one, the fix."""
+    import errno
+
+    where = error.filename if error.filename is not None else "a file"
+    cause = error.strerror or str(error)
+    hints = {
+        errno.ENOSPC: "free some space and run the command again (training: add --resume)",
+        errno.EROFS: "the file system is read-only; choose an output on a writable one",
+        errno.EACCES: "check the permissions or choose another path",
+        errno.EPERM: "check the permissions or choose another path",
+        errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+        errno.EISDIR: "it is a folder; give a file name",
+    }
+    hint = hints.get(error.errno)
+    return f"{where}: {cause}" + (f"; {hint}" if hint else "")

@@ -49,6 +49,7 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--preset", default="paper", help="preset of every backbone")
     parser.add_argument("--size", type=int, default=160, help="image side (Table 1: 160)")
     parser.add_argument("--json", type=Path, help="also write the counts to this JSON file")
+    _add_overwrite(parser)
     parser.set_defaults(run=_run_cost)
 
 
@@ -56,6 +57,7 @@ def _run_cost(args: argparse.Namespace) -> int:
     from amsnet.atomic import atomic_path
     from amsnet.bench.cost import cost_markdown, cost_records, measure_costs, summary
 
+    _check_outputs(args, json=args.json)
     rows = measure_costs(args.nets, args.preset, args.size)
     print(cost_markdown(rows), end="")
     if args.json is not None:
@@ -63,6 +65,23 @@ def _run_cost(args: argparse.Namespace) -> int:
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps(payload, indent=2) + "\n")
     return 0
+
+
+def _add_overwrite(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def _check_outputs(args: argparse.Namespace, **files: Path | None) -> None:
+    """Every file the benchmark will write, checked before it measures anything."""
+    from amsnet.atomic import check_new_output
+    from amsnet.errors import ConfigError
+
+    inputs = [args.results] if getattr(args, "results", None) is not None else []
+    named = {("-o" if k == "output" else f"--{k}"): p for k, p in files.items() if p is not None}
+    for flag, path in named.items():
+        check_new_output(path, overwrite=args.overwrite, inputs=inputs, flag=flag)
+    if len({p.resolve() for p in named.values()}) < len(named):
+        raise ConfigError(f"{' and '.join(named)} name the same file; give each its own")
 
 
 # -- speed -----------------------------------------------------------------------------------
@@ -108,6 +127,7 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    _add_overwrite(parser)
     parser.set_defaults(run=_run_speed)
 
 
@@ -115,6 +135,7 @@ def _run_speed(args: argparse.Namespace) -> int:
     from amsnet.atomic import atomic_path
     from amsnet.bench.speed import run_speed, speed_markdown, SpeedOptions
 
+    _check_outputs(args, json=args.json, markdown=args.markdown)
     options = SpeedOptions(
         nets=args.nets,
         preset=args.preset,
@@ -173,12 +194,14 @@ def _add_chart(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="add the supplement's Fig. 5 points (SIDD validation, RTX 3090)",
     )
+    _add_overwrite(parser)
     parser.set_defaults(run=_run_chart)
 
 
 def _run_chart(args: argparse.Namespace) -> int:
     from amsnet.bench.chart import read_points, write_chart
 
+    _check_outputs(args, output=args.output, png=args.png)
     points = read_points(
         args.results,
         x_field=args.x_field,

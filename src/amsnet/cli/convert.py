@@ -21,20 +21,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--method", choices=["amsnet", "apbsn"], help="method (default: from the checkpoint)"
     )
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument(
+        "--overwrite", "--force", action="store_true", help="replace an existing output"
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from amsnet.atomic import check_new_output
     from amsnet.checkpoint import save_pretrained
     from amsnet.compat.official import convert_official
-    from amsnet.errors import CheckpointError
 
-    output: Path = args.output
-    if output.resolve() == args.checkpoint.resolve():
-        raise CheckpointError("the output would overwrite the input checkpoint; choose another -o")
-    if output.exists() and not args.force:
-        raise CheckpointError(f"{output} exists; pass --force to overwrite it")
+    output = check_new_output(args.output, overwrite=args.overwrite, inputs=[args.checkpoint])
     model = convert_official(args.checkpoint, backbone=args.backbone, method=args.method)
     save_pretrained(model, output, source=f"converted from {args.checkpoint.name}")
     name = model.backbone.net_config["name"]

@@ -13,8 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Adds synthetic camera noise to the photographs bundled with scikit-image, "
             "denoises them with the shipped models (the default student, its AMSNet teacher "
-            "with R3, AP-BSN with R3, the student adapted to the photos) and BM3D, and writes "
-            "results.csv, comparison.png and report.html."
+            "with R3, AP-BSN with R3 where a model ships, the student adapted to the photos) and "
+            "BM3D, and writes results.csv, comparison.png and report.html."
         ),
     )
     parser.add_argument("--output", type=Path, default=Path("demo_output"))
@@ -27,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--level", choices=["low", "medium", "high"], default="medium")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier demo's results in --output"
+    )
     parser.set_defaults(run=run)
 
 
@@ -41,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         level=args.level,
         device=args.device,
+        overwrite=args.overwrite,
     )
     print("\n| method | PSNR (dB) | SSIM (matlab) | SSIM (skimage) |\n|---|---:|---:|---:|")
     for row in rows:

@@ -98,28 +98,69 @@ def check_arguments(args: argparse.Namespace) -> None:
         )
 
 
-def collect_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
+UNREAD_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jxl", ".dng", ".cr2", ".cr3", ".nef")
+UNREAD_SUFFIXES += (".arw", ".orf", ".rw2", ".raf", ".pef", ".srw")
+"""Image files amsnet does not read; a folder's are named as left out, never silently."""
+
+
+def collect_inputs(
+    inputs: list[str],
+    exclude: Path | None = None,
+    left_out: list[tuple[Path, str]] | None = None,
+) -> list[tuple[Path, Path]]:
     """``(file, relative output path)`` for every image named by files, folders and globs.
 
     A folder keeps the paths below it; a glob keeps the paths below its first wildcard's
     folder; a file keeps its name. Unreadable names are reported later, file by file.
+
+    Args:
+        inputs: the command line's files, folders and globs.
+        exclude: a folder whose files are never inputs (the output folder: a second run into
+            ``photos/out`` must not denoise the first run's results).
+        left_out: receives ``(file, why)`` for the files of folders and globs that were not
+            taken (inside ``exclude``, or in a format amsnet does not read,
+            :data:`UNREAD_SUFFIXES`).
     """
     from amsnet.data.folders import list_images
     from amsnet.data.io import is_image_file
     from amsnet.errors import DataError
 
+    skipped = left_out if left_out is not None else []
+    barrier = exclude.resolve() if exclude is not None else None
+
+    def kept(files: list[Path]) -> list[Path]:
+        if barrier is None:
+            return files
+        inside = [f for f in files if f.resolve().is_relative_to(barrier)]
+        skipped.extend((f, "inside the output folder") for f in inside)
+        return [f for f in files if f not in inside]
+
+    def unread(candidates: list[Path]) -> None:
+        skipped.extend(
+            (p, "a format amsnet does not read; convert it to PNG or TIFF")
+            for p in candidates
+            if p.is_file() and p.suffix.lower() in UNREAD_SUFFIXES
+        )
+
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found += [(f, f.relative_to(path)) for f in list_images(path)]
+            found += [(f, f.relative_to(path)) for f in kept(list_images(path))]
+            visible = [
+                p
+                for p in sorted(path.rglob("*"))
+                if not any(part.startswith(".") for part in p.relative_to(path).parts)
+            ]
+            unread(visible)
         elif path.is_file():
             found.append((path, Path(path.name)))
         elif glob.has_magic(item):
             base = Path(item.split("*")[0].split("?")[0].split("[")[0])
             base = base if base.is_dir() or str(base).endswith(os.sep) else base.parent
             matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
-            files = [p for p in matches if p.is_file() and is_image_file(p)]
+            files = kept([p for p in matches if p.is_file() and is_image_file(p)])
+            unread(matches)
             if not files:
                 raise DataError(f"no image matches {item!r}")
             found += [(f, f.relative_to(base)) for f in files]
@@ -128,21 +169,100 @@ def collect_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
     return found
 
 
+def plan_outputs(
+    files: list[tuple[Path, Path]], output: Path, output_format: str | None
+) -> list[tuple[Path, Path]]:
+    """``(input, output file)`` for every input, refusing two inputs that map to one output.
+
+    Raises:
+        DataError: the list of colliding inputs (before any work), so that no result is lost.
+    """
+    from amsnet.errors import DataError
+
+    planned: list[tuple[Path, Path]] = []
+    by_target: dict[Path, list[Path]] = {}
+    seen: set[Path] = set()
+    for source, relative in files:
+        if source.resolve() in seen:  # the same file named twice (a folder and a glob)
+            continue
+        seen.add(source.resolve())
+        target = output / relative
+        if output_format:
+            target = target.with_suffix(SUFFIX_BY_FORMAT[output_format])
+        planned.append((source, target))
+        by_target.setdefault(target.resolve(), []).append(source)
+    shown_target = {t.resolve(): t for _, t in planned}
+    clashes = [(shown_target[t], s) for t, s in by_target.items() if len(s) > 1]
+    if clashes:
+        shown = "; ".join(f"{', '.join(map(str, s))} -> {t}" for t, s in clashes[:5])
+        more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
+        raise DataError(
+            f"{sum(len(s) for _, s in clashes)} inputs would be written to the same output "
+            f"file ({shown}{more}); rename them, or denoise them into separate -o folders"
+        )
+    return planned
+
+
+def check_formats(planned: list[tuple[Path, Path]], bit_depth: int | None) -> None:
+    """Every output format able to hold what it will be given, checked from the headers.
+
+    Raises:
+        ConfigError: inputs with alpha bound for JPEG, or ``--bit-depth 16`` for a format
+            of 8 bits (all such files are listed).
+    """
+    from amsnet.data.io import image_header
+    from amsnet.errors import AmsnetError, ConfigError
+
+    eight_bit_only = (".jpg", ".jpeg", ".webp", ".bmp")
+    if bit_depth == 16:
+        narrow = [t for _, t in planned if t.suffix.lower() in eight_bit_only]
+        if narrow:
+            raise ConfigError(
+                f"--bit-depth 16 cannot be written to {_listed(narrow)} (8 bits per sample "
+                "only); add --format png or --format tif, or drop --bit-depth"
+            )
+    lossy_alpha = []
+    for source, target in planned:
+        if target.suffix.lower() not in (".jpg", ".jpeg", ".bmp"):
+            continue
+        try:
+            if image_header(source).has_alpha:
+                lossy_alpha.append(source)
+        except AmsnetError:
+            pass  # an unreadable file is reported in its turn
+    if lossy_alpha:
+        verb = "has" if len(lossy_alpha) == 1 else "have"
+        raise ConfigError(
+            f"{_listed(lossy_alpha)} {verb} an alpha channel that JPEG and BMP cannot hold; "
+            "add --format png (or tif, webp) to keep it"
+        )
+
+
+def _listed(paths: list[Path]) -> str:
+    shown = ", ".join(map(str, paths[:5]))
+    return shown + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from amsnet.api import check_refinable
     from amsnet.atomic import check_new_output
     from amsnet.checkpoint import save_pretrained
-    from amsnet.data.io import is_image_file, read_integer_image, rgb_to_integer, write_image
+    from amsnet.data.io import read_integer_image, rgb_to_integer, write_image
     from amsnet.errors import AmsnetError, DataError
     from amsnet.inference import denoise_image, load_for_inference, plan_tiles
 
     check_arguments(args)
-    files = collect_inputs(args.inputs)
+    left_out: list[tuple[Path, str]] = []
+    files = collect_inputs(args.inputs, exclude=args.output, left_out=left_out)
+    for path, why in left_out:
+        print(f"left out: {path} ({why})", file=sys.stderr)
     if not files:
         raise DataError("no images found in the inputs")
     inputs = {f.resolve() for f, _ in files}
+    planned = plan_outputs(files, args.output, args.format)
+    check_formats(planned, args.bit_depth)
     tile = _tile_setting(args.tile, args.overlap)
     budget = int(args.max_memory * 2**30) if args.max_memory else None
     refine = args.variant == "E"
@@ -175,11 +295,8 @@ def run(args: argparse.Namespace) -> int:
     failed: list[tuple[Path, str]] = []
     done = skipped = 0
     start = time.perf_counter()
-    for number, (source, relative) in enumerate(files, start=1):
-        target = args.output / relative
-        if args.format:
-            target = target.with_suffix(SUFFIX_BY_FORMAT[args.format])
-        label = f"[{number}/{len(files)}] {source}"
+    for number, (source, target) in enumerate(planned, start=1):
+        label = f"[{number}/{len(planned)}] {source}"
         if target.resolve() in inputs:
             failed.append((source, f"the output {target} would overwrite an input; choose -o"))
             continue
@@ -188,8 +305,6 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
             continue
         try:
-            if not is_image_file(source):
-                raise DataError(f"{source} is not an image file (by its suffix)")
             image = read_integer_image(source)
             height, width = image.array.shape[:2]
             if tile == "auto" and cost is None:
@@ -231,7 +346,8 @@ def run(args: argparse.Namespace) -> int:
         except torch.cuda.OutOfMemoryError as error:
             failed.append((source, f"out of GPU memory even with small tiles ({error})"))
     seconds = time.perf_counter() - start
-    print(f"\n{done} denoised, {skipped} skipped, {len(failed)} failed in {seconds:.1f} s")
+    left = f", {len(left_out)} left out" if left_out else ""
+    print(f"\n{done} denoised, {skipped} skipped, {len(failed)} failed{left} in {seconds:.1f} s")
     for source, reason in failed:
         print(f"  failed: {source}: {reason}", file=sys.stderr)
     return 1 if failed else 0

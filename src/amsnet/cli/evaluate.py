@@ -39,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--out", type=Path, help="folder for results.csv, results.json, images")
     parser.add_argument("--save-outputs", action="store_true", help="write denoised images")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
     parser.add_argument(
         "--trained-on-test",
         action="store_true",
@@ -54,16 +55,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from amsnet.atomic import check_output_folder
+    from amsnet.errors import ConfigError
     from amsnet.evaluate import evaluate, load_pairs
     from amsnet.inference import load_for_inference
 
-    method = load_for_inference(args.weights, args.device)
-    device = next(method.parameters()).device
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1 image, got {args.limit}")
+    if args.save_outputs and args.out is None:
+        raise ConfigError("--save-outputs writes into --out: give --out FOLDER")
     # One evaluation per AWGN sigma (a list is the usual protocol: 10, 25, 50, ...).
     sigmas = args.sigma if args.sigma else [None]
+    folders = {s: _results_folder(args.out, args.dataset, s, len(sigmas)) for s in sigmas}
+    written = ["results.csv", "results.json"] + (["images"] if args.save_outputs else [])
+    for out in folders.values():
+        if out is not None:
+            check_output_folder(out, written, overwrite=args.overwrite, flag="--out")
+    method = load_for_inference(args.weights, args.device)
+    device = next(method.parameters()).device
     for sigma in sigmas:
         name = args.dataset if sigma is None else f"{args.dataset}-sigma{sigma:g}"
-        out = args.out if args.out is None or len(sigmas) == 1 else args.out / name
+        out = folders[sigma]
         pairs = load_pairs(
             args.dataset,
             args.root,
@@ -98,3 +110,10 @@ def run(args: argparse.Namespace) -> int:
             report.to_json(out / "results.json")
             print(f"wrote {out / 'results.csv'} and {out / 'results.json'}")
     return 0
+
+
+def _results_folder(out: Path | None, dataset: str, sigma: float | None, count: int) -> Path | None:
+    """``--out`` itself, or one subfolder per sigma when several are evaluated."""
+    if out is None or count == 1:
+        return out
+    return out / f"{dataset}-sigma{sigma:g}"

@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="accept other numbers and sizes of blocks / boxes than the published ones",
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier submission in -o"
+    )
     parser.set_defaults(run=run)
 
 
@@ -41,9 +44,15 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from amsnet.atomic import check_new_output, check_output_folder
     from amsnet.data.io import to_uint8
     from amsnet.inference import load_for_inference
 
+    benchmark_files = [p for p in args.root.rglob("*") if p.is_file()] if args.root.is_dir() else []
+    if args.benchmark == "sidd-bench":
+        check_new_output(
+            args.output, overwrite=args.overwrite, inputs=[args.weights, *benchmark_files]
+        )
     method = load_for_inference(args.weights, args.device)
     device = next(method.parameters()).device
     generator = torch.Generator(device=device).manual_seed(args.seed)
@@ -83,6 +92,16 @@ def run(args: argparse.Namespace) -> int:
     from amsnet.data.dnd import bundle_dnd_submission, read_dnd, write_dnd_box
 
     benchmark = read_dnd(args.root, strict=args.strict)
+    images, boxes = benchmark.num_images, benchmark.boxes_per_image
+    numbers = range(1, images + 1)
+    written = [f"{i:04d}_{b:02d}.mat" for i in numbers for b in range(1, boxes + 1)]
+    written += [f"bundled/{i:04d}.mat" for i in numbers]
+    check_output_folder(
+        args.output,
+        written,
+        overwrite=args.overwrite,
+        inputs=[args.weights, *benchmark_files],
+    )
     count = 0
     for crop in benchmark.tensors():
         image_index, box_index, noisy = crop
@@ -92,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     bundled = bundle_dnd_submission(
         args.output,
-        images=benchmark.num_images,
-        boxes=benchmark.boxes_per_image,
+        images=images,
+        boxes=boxes,
         crop_size=None if not args.strict else (512, 512),
     )
     print(

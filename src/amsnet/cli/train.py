@@ -60,19 +60,37 @@ def _log_above_progress_bar() -> Iterator[None]:
 
 
 def run_training(args: argparse.Namespace, overrides: Sequence[str]) -> int:
-    """Load the configuration with ``overrides``, train, print where the results are."""
+    """Load the configuration with ``overrides``, train, print where the results are.
+
+    With ``--resume`` the overrides recorded in the run folder come first and the new ones
+    after them (a later value wins), so the resume command needs no ``--set`` repeated.
+    """
     from amsnet.config import load_config
     from amsnet.runtime import tune_cpu_allocator
+    from amsnet.training.run_folder import RunFolder
     from amsnet.training.trainer import Trainer
 
     config = load_config(args.config, overrides)
+    if args.resume:
+        run_dir = args.out or Path(config.experiment.output_dir) / config.experiment.name
+        recorded = RunFolder(run_dir).recorded_overrides()
+        if recorded:
+            # One entry per key, the newest value: repeated resumes do not pile them up.
+            latest = {item.split("=", 1)[0]: item for item in [*recorded, *overrides]}
+            overrides = list(latest.values())
+            config = load_config(args.config, overrides)
     tune_cpu_allocator()
     main_process = os.environ.get("RANK", "0") == "0"
     if not main_process:
         # Under torchrun only rank 0 reports; the others speak up for warnings and errors.
         logging.getLogger("amsnet").setLevel(logging.WARNING)
     trainer = Trainer(
-        config, run_dir=args.out, resume=args.resume, device=args.device, quiet=args.quiet
+        config,
+        run_dir=args.out,
+        resume=args.resume,
+        device=args.device,
+        quiet=args.quiet,
+        overrides=overrides,
     )
     with _log_above_progress_bar():
         result = trainer.fit()

@@ -21,9 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +100,15 @@ class OfficialWeights:
     path: str
 
 
+def _first_line(error: BaseException) -> str:
+    """The start of ``error``'s message (PyTorch's weights-only messages run to paragraphs)."""
+    text = str(error).strip()
+    if "Weights only load failed" in text:
+        return "it is not a tensors-only checkpoint"
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
 def read_official(source: str | os.PathLike[str] | Mapping[str, Any]) -> OfficialWeights:
     """Load an official checkpoint (or take a loaded one) and strip the wrapper prefixes.
 
@@ -116,13 +123,15 @@ def read_official(source: str | os.PathLike[str] | Mapping[str, Any]) -> Officia
         where = str(file)
         if not file.is_file():
             raise CheckpointError(f"checkpoint {file} does not exist; check the path")
+        if file.stat().st_size == 0:
+            raise CheckpointError(f"checkpoint {file} is empty (0 bytes); copy it again")
         try:
             payload = torch.load(file, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile) as error:
+        except Exception as error:  # any failure of the safe loader is the file's
             raise CheckpointError(
                 f"{file} could not be read as a PyTorch checkpoint with weights_only=True "
-                f"({str(error).splitlines()[0]}). It may be truncated, not a checkpoint, or "
-                "hold Python objects besides tensors; re-save just its state_dict "
+                f"({_first_line(error)}). It may be truncated, not a checkpoint, or hold Python "
+                "objects besides tensors; re-save just its state_dict "
                 "(torch.save(ckpt['state_dict'], 'plain.pt')) and convert that"
             ) from None
     if not isinstance(payload, Mapping):

@@ -47,6 +47,12 @@ logger = logging.getLogger(__name__)
 SUPPORTED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "BMP", "WEBP")
 """The file formats :func:`decode` reads (Pillow's names; MPO is read as JPEG)."""
 
+UNSUPPORTED_WHY = {
+    "GIF": " (a palette of at most 256 colours per frame; animations)",
+    "ICO": " (an icon)",
+}
+"""Why some formats Pillow opens are refused, for the message."""
+
 _ORIENTATION_TAG = 0x0112
 _EXIF_PREFIX = b"Exif\x00\x00"
 
@@ -341,9 +347,18 @@ def decode(path: str | os.PathLike[str]) -> Decoded:
     with pil:
         fmt = "JPEG" if pil.format == "MPO" else str(pil.format)
         if fmt not in SUPPORTED_FORMATS:
+            why = UNSUPPORTED_WHY.get(fmt, "")
             raise DataError(
-                f"{file} is a {fmt} image; supported formats are {', '.join(SUPPORTED_FORMATS)}: "
-                "convert it to PNG"
+                f"{file} is a {fmt} image{why}; supported formats are "
+                f"{', '.join(SUPPORTED_FORMATS)}: convert it to PNG"
+            )
+        pages = int(getattr(pil, "n_frames", 1)) if fmt == "TIFF" else 1
+        if pages > 1:
+            logger.warning(
+                "%s has %d pages; only page 1 is read (and denoised); split the others into "
+                "their own files to denoise them",
+                file,
+                pages,
             )
         try:
             return _decode_with_pillow(file, pil, fmt)

@@ -257,7 +257,7 @@ def read_dnd(root: PathLike, *, strict: bool = True) -> DndBenchmark:
     if strict and (images, per_image) != (DND_IMAGES, DND_BOXES):
         raise DataError(
             f"{info} describes {images} images x {per_image} boxes, DND has {DND_IMAGES} x "
-            f"{DND_BOXES}; pass strict=False for another layout"
+            f"{DND_BOXES}; pass --no-strict (strict=False in Python) for another layout"
         )
     heights = boxes[..., 2] - boxes[..., 0] + 1
     widths = boxes[..., 3] - boxes[..., 1] + 1
@@ -268,8 +268,8 @@ def read_dnd(root: PathLike, *, strict: bool = True) -> DndBenchmark:
         )
     if strict and (np.any(heights != DND_CROP) or np.any(widths != DND_CROP)):
         raise DataError(
-            f"{info} holds boxes that are not {DND_CROP} x {DND_CROP}; pass strict=False to "
-            "accept other sizes"
+            f"{info} holds boxes that are not {DND_CROP} x {DND_CROP}; pass --no-strict "
+            "(strict=False in Python) to accept other sizes"
         )
     missing = [
         f"{number:04d}.mat"
@@ -350,7 +350,8 @@ def write_dnd_box(
     if strict and array.shape[:2] != (DND_CROP, DND_CROP):
         raise ShapeError(
             f"DND crops are {DND_CROP} x {DND_CROP}, got {array.shape[0]} x {array.shape[1]} "
-            f"for image {image_index} box {box_index}; pass strict=False for other sizes"
+            f"for image {image_index} box {box_index}; pass --no-strict (strict=False in "
+            "Python) for other sizes"
         )
     if not np.all(np.isfinite(array)):
         raise DataError(

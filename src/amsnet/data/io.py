@@ -64,11 +64,14 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "SUPPORTED_FORMATS",
     "Image",
+    "ImageHeader",
     "as_rgb",
     "from_integer",
     "from_uint8",
     "from_uint16",
     "image_area",
+    "image_header",
+    "image_size",
     "is_image_file",
     "read_array",
     "read_image",
@@ -374,48 +377,76 @@ def read_array(path: str | os.PathLike[str]) -> np.ndarray:
     return decode(path).array
 
 
-def image_area(path: str | os.PathLike[str]) -> int:
-    """Number of pixels ``H * W`` of an image file, read from its header without decoding.
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, read without decoding the pixels.
 
-    Raises:
-        DataError: missing or unreadable file.
+    Attributes:
+        height, width: as decoded (upright: EXIF orientations 5-8 swap the header's sides).
+        format: Pillow's name (``"PNG"``, ``"JPEG"``, ``"TIFF"``, ...; MPO is ``"JPEG"``).
+        has_alpha: an alpha channel or a transparent palette entry.
+        frames: pages or frames in the file (only the first is ever read).
     """
-    file = Path(path)
-    try:
-        with PILImage.open(file) as pil:
-            width, height = pil.size
-    except FileNotFoundError as error:
-        raise DataError(f"image file {file} does not exist; check the path") from error
-    except (OSError, SyntaxError, ValueError) as error:
-        if file.is_file() and is_tiff(file):
-            height, width = decode(file).array.shape[:2]
-            return int(height * width)
-        raise DataError(f"{file} is not a readable image ({error}); check the file") from error
-    return int(width * height)
+
+    height: int
+    width: int
+    format: str
+    has_alpha: bool
+    frames: int
 
 
-def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """``(height, width)`` of an image file as decoded (upright: EXIF orientations 5-8 swap
-    the header's sides), read from its header without decoding the pixels.
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La", "I;16A")
+
+
+def image_header(path: str | os.PathLike[str]) -> ImageHeader:
+    """The header of an image file (see :class:`ImageHeader`).
 
     Raises:
-        DataError: missing or unreadable file.
+        DataError: missing, unreadable or over-large file (Pillow's decompression-bomb limit).
     """
     file = Path(path)
     try:
         with PILImage.open(file) as pil:
             width, height = pil.size
             orientation = int(pil.getexif().get(0x0112, 1)) if hasattr(pil, "getexif") else 1
+            fmt = "JPEG" if pil.format == "MPO" else str(pil.format)
+            alpha = pil.mode in _ALPHA_MODES or "transparency" in pil.info
+            frames = int(getattr(pil, "n_frames", 1)) if fmt != "JPEG" else 1
     except FileNotFoundError as error:
         raise DataError(f"image file {file} does not exist; check the path") from error
+    except PILImage.DecompressionBombError as error:
+        raise DataError(
+            f"{file}: {error}; raise PIL.Image.MAX_IMAGE_PIXELS if you trust this file"
+        ) from error
     except (OSError, SyntaxError, ValueError) as error:
         if file.is_file() and is_tiff(file):
-            height, width = decode(file).array.shape[:2]
-            return int(height), int(width)
+            decoded = decode(file)
+            height, width = decoded.array.shape[:2]
+            return ImageHeader(int(height), int(width), "TIFF", decoded.alpha is not None, 1)
         raise DataError(f"{file} is not a readable image ({error}); check the file") from error
     if orientation in (5, 6, 7, 8):
         height, width = width, height
-    return int(height), int(width)
+    return ImageHeader(int(height), int(width), fmt, bool(alpha), max(frames, 1))
+
+
+def image_area(path: str | os.PathLike[str]) -> int:
+    """Number of pixels ``H * W`` of an image file, read from its header without decoding.
+
+    Raises:
+        DataError: missing or unreadable file.
+    """
+    header = image_header(path)
+    return header.height * header.width
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(height, width)`` of an image file as decoded (upright), from its header.
+
+    Raises:
+        DataError: missing or unreadable file.
+    """
+    header = image_header(path)
+    return header.height, header.width
 
 
 # ----- writing
@@ -524,7 +555,7 @@ def write_image(
     if bit_depth == 16 and fmt in _EIGHT_BIT_ONLY:
         raise ConfigError(
             f"cannot write {file}: {fmt} holds 8 bits per sample only; use .png or .tif for "
-            "16 bits, or bit_depth=8"
+            "16 bits, or 8 bits (--bit-depth 8, bit_depth=8 in Python)"
         )
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ConfigError(f"quality must be an integer in 1..100, got {quality!r}")
@@ -540,15 +571,18 @@ def write_image(
             raise ShapeError(
                 f"alpha must have shape (1, {size[0]}, {size[1]}), got {tuple(alpha.shape)}"
             )
-        if fmt in ("JPEG", "BMP"):
-            logger.warning("%s: %s has no alpha channel; alpha not written", file, fmt)
-            alpha = None
+    if alpha is not None and fmt in ("JPEG", "BMP"):
+        logger.warning("%s: %s has no alpha channel; alpha not written", file, fmt)
+        alpha = None
     if like is not None and file.exists() and file.resolve() == like.path.resolve():
         raise DataError(
             f"refusing to write {file}: it is the input image; choose another output path"
         )
     if file.exists() and not overwrite:
-        raise DataError(f"{file} already exists; choose another output path or pass overwrite=True")
+        raise DataError(
+            f"{file} already exists; choose another output path or pass --overwrite "
+            "(overwrite=True in Python)"
+        )
 
     needs_tifffile = bit_depth == 16 and fmt == "TIFF"
     tifffile = import_tifffile(file, "writing a 16-bit TIFF") if needs_tifffile else None

@@ -120,7 +120,7 @@ class PairedFolder(Dataset):
             if strict:
                 raise DataError(
                     f"{message}; add the missing clean files, fix the names, or pass "
-                    "strict=False to skip them"
+                    "strict=False (Python) to skip them"
                 )
             logger.warning("%s; skipped", message)
         if not matched:

@@ -144,8 +144,8 @@ def sidd_medium_files(
     if strict and len(scenes) != SIDD_MEDIUM_SCENES:
         raise DataError(
             f"{data} holds {len(scenes)} scene folders, SIDD Medium sRGB has "
-            f"{SIDD_MEDIUM_SCENES}; complete the download, or pass strict=False to use a "
-            "partial copy"
+            f"{SIDD_MEDIUM_SCENES}; complete the download, or pass --no-strict (strict=False "
+            "in Python) to use a partial copy"
         )
     noisy_paths: list[Path] = []
     pairs: list[tuple[Path, Path]] = []
@@ -176,7 +176,7 @@ def sidd_medium_files(
                 raise DataError(
                     f"scene {scene} lacks {', '.join(missing)} (found: {found}); every SIDD "
                     "Medium scene has NOISY_SRGB_010/011 and GT_SRGB_010/011, or pass "
-                    "strict=False"
+                    "--no-strict (strict=False in Python)"
                 )
         if not numbers:
             raise DataError(
@@ -231,7 +231,7 @@ def _load_sidd_array(file: Path, name: str, strict: bool) -> np.ndarray:
         raise DataError(
             f"{file}: variable {stored} is {matlab_class} {shape}, expected {expected}; "
             + (
-                "pass strict=False for a file of another size"
+                "pass --no-strict (strict=False in Python) for a file of another size"
                 if strict and well_formed and matlab_class == "uint8"
                 else "download the original file again"
             )
@@ -348,7 +348,8 @@ def _submission_blocks(blocks: Any, strict: bool) -> np.ndarray:
     if expected is not None and cells.shape != expected[:2]:
         raise ShapeError(
             f"the SIDD benchmark needs {expected[0]} x {expected[1]} blocks, got "
-            f"{cells.shape[0]} x {cells.shape[1]}; pass strict=False for another size"
+            f"{cells.shape[0]} x {cells.shape[1]}; pass --no-strict (strict=False in Python) "
+            "for another size"
         )
     first_shape: tuple[int, ...] | None = None
     for (image, block), cell in np.ndenumerate(cells):

@@ -109,11 +109,58 @@ def create_net(name: str, *, preset: str | None = DEFAULT_PRESET, **kwargs: Any)
     given = {k: v for k, v in kwargs.items() if v is not None}
     _check_arguments(key, given, _accepted_arguments(constructor))
     arguments.update(given)
-    module = constructor(**arguments)
+    _check_values(key, arguments, constructor)
+    try:
+        module = constructor(**arguments)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ConfigError(f"backbone {key!r} cannot be built from {given}: {error}") from None
     bound = inspect.signature(constructor).bind(**arguments)
     bound.apply_defaults()
     module.net_config = {"name": key, **{k: _plain(v) for k, v in bound.arguments.items()}}
     return module
+
+
+MAX_SIZE_ARGUMENT = 65536
+"""Largest integer accepted for a backbone argument (widths, depths): a larger one is a typo
+or a crafted file, and would ask for terabytes."""
+
+
+def _check_values(name: str, arguments: Mapping[str, Any], constructor: Callable[..., Any]) -> None:
+    """Each argument of the type of its constructor default, integers positive and bounded.
+
+    Raises:
+        ConfigError: naming the argument, its value and what is expected.
+    """
+    for key, param in inspect.signature(constructor).parameters.items():
+        if key not in arguments or param.default is inspect.Parameter.empty:
+            continue
+        value, default = arguments[key], param.default
+        if isinstance(default, bool):
+            expected: tuple[type, ...] = (bool,)
+        elif isinstance(default, int):
+            expected = (int,)
+        elif isinstance(default, float):
+            expected = (int, float)
+        elif isinstance(default, (list, tuple)):
+            expected = (list, tuple)
+        else:
+            continue
+        wrong_bool = isinstance(value, bool) and expected != (bool,)
+        if wrong_bool or not isinstance(value, expected):
+            raise ConfigError(
+                f"backbone {name!r}: {key} must be a {expected[-1].__name__} like its default "
+                f"{default!r}, got {value!r}"
+            )
+        numbers = value if isinstance(value, (list, tuple)) else [value]
+        for number in numbers:
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                if isinstance(value, (list, tuple)):
+                    raise ConfigError(f"backbone {name!r}: {key} must hold numbers, got {value!r}")
+                continue
+            if isinstance(number, int) and not 0 <= number <= MAX_SIZE_ARGUMENT:
+                raise ConfigError(
+                    f"backbone {name!r}: {key} = {number} is outside 0..{MAX_SIZE_ARGUMENT}"
+                )
 
 
 def _lookup(name: str) -> str:

@@ -97,6 +97,12 @@ def fit(
     """
     if (steps is None) == (seconds is None):
         raise ConfigError("give exactly one of steps or seconds")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigError(f"steps must be a whole number of at least 1, got {steps!r}")
+    if seconds is not None and not (isinstance(seconds, (int, float)) and seconds > 0):
+        raise ConfigError(f"seconds must be a positive time budget, got {seconds!r}")
+    if seconds is not None and not math.isfinite(seconds):
+        raise ConfigError(f"seconds must be finite, got {seconds!r}")
     loss_fn = (
         method.training_loss if objective == "train" else getattr(method, "finetune_loss", None)
     )

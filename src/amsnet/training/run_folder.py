@@ -14,6 +14,8 @@
 ``samples/``                ``noisy | denoised | clean`` crops written at every validation
 ``tensorboard/``            TensorBoard events (when the package is installed)
 ``result.json``             how the run ended: steps, best PSNR, paths, skipped steps
+``overrides.json``          the ``--set`` overrides of every start (``--resume`` re-applies them)
+``.lock``                   held while a process trains in the folder (a second is refused)
 ==========================  ================================================================
 
 The weights files hold the method and backbone configuration in their header (with the step
@@ -23,12 +25,14 @@ needs nothing else. Every file but the logs is written atomically (temporary fil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,8 @@ class RunFolder:
         self.samples = self.path / "samples"
         self.tensorboard = self.path / "tensorboard"
         self.result = self.path / "result.json"
+        self.overrides = self.path / "overrides.json"
+        self.lock_file = self.path / ".lock"
 
     def check_start(self, resume: bool) -> None:
         """Refuse to start a fresh run over an existing one (its state would be lost).
@@ -68,6 +74,68 @@ class RunFolder:
                 f"{self.path} already holds a training run ({self.state.name}); pass --resume "
                 "to continue it, or choose another folder with --out (or experiment.name)"
             )
+
+    @contextlib.contextmanager
+    def claim(self) -> Iterator[None]:
+        """Hold the folder for this process while the block runs: a second run into the same
+        folder (another terminal, a second ``amsnet train``) is refused instead of
+        interleaving its logs and checkpoints with this one's.
+
+        The lock is an OS file lock (``fcntl.flock``) on ``.lock``, so a killed process never
+        leaves a stale one. Where ``fcntl`` is missing (Windows) nothing is locked.
+
+        Raises:
+            ConfigError: the folder is a file, or another process holds it (its pid and
+                command are named).
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"the run folder {self.path} is a file; choose another --out")
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            yield
+            return
+        handle = open(self.lock_file, "a+", encoding="utf-8")  # noqa: SIM115 - held open
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                owner = handle.read().strip() or "another process"
+                raise ConfigError(
+                    f"the run folder {self.path} is in use by {owner}; wait for that run to "
+                    "end, or choose another --out (or experiment.name)"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} ({' '.join(sys.argv)[:200]})\n")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+            if created and {p.name for p in self.path.iterdir()} <= {self.lock_file.name}:
+                # A start that failed before writing anything leaves no trace.
+                self.lock_file.unlink(missing_ok=True)
+                self.path.rmdir()
+
+    def recorded_overrides(self) -> list[str]:
+        """The ``--set`` overrides earlier starts were made with (oldest first)."""
+        try:
+            data = json.loads(self.overrides.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            raise ConfigError(
+                f"{self.overrides} must be a JSON list of KEY=VALUE strings; repair or delete it"
+            )
+        return data
+
+    def write_overrides(self, overrides: Sequence[str]) -> None:
+        """Record the overrides this start was made with (``--resume`` applies them again)."""
+        with atomic_path(self.overrides) as tmp:
+            tmp.write_text(json.dumps(list(overrides), indent=1), encoding="utf-8")
 
     def write_config(self, config: ExperimentConfig) -> Path:
         """Write the resolved configuration to ``config.yaml``."""

@@ -288,6 +288,11 @@ class Trainer:
             tensors, or ``{"noisy": ..., "clean": ...}`` dicts for the supervised method).
             Its item ``i`` must depend on ``i`` only for an exact resume.
         val_pairs: validation pairs to use instead of ``data.val``.
+        overrides: the ``KEY=VALUE`` overrides ``config`` was made with; recorded in the run
+            folder (``overrides.json``) so that ``amsnet train CONFIG --resume`` applies them
+            again without being told.
+
+    The run folder is locked while :meth:`fit` runs (:meth:`RunFolder.claim`).
 
     Example:
         >>> from amsnet.training import Trainer  # doctest: +SKIP
@@ -306,8 +311,10 @@ class Trainer:
         quiet: bool = False,
         train_data: Dataset | None = None,
         val_pairs: Sequence[EvalPair] | None = None,
+        overrides: Sequence[str] = (),
     ) -> None:
         self.config = config if isinstance(config, ExperimentConfig) else load_config(config)
+        self.overrides = list(overrides)
         experiment = self.config.experiment
         self.run = RunFolder(
             run_dir if run_dir is not None else Path(experiment.output_dir) / experiment.name
@@ -339,7 +346,9 @@ class Trainer:
         """
         context, device = setup_distributed(self.device_name)
         try:
-            return self._fit(context, device, until)
+            claim = self.run.claim() if context.is_main else contextlib.nullcontext()
+            with claim:
+                return self._fit(context, device, until)
         finally:
             shutdown_distributed(context)
 
@@ -395,10 +404,12 @@ class Trainer:
         stop = train.steps if until is None else min(until, train.steps)
         if start >= train.steps:
             log.info(
-                "the run in %s already reached step %d of %d; raise train.steps to continue",
+                "the run in %s already reached step %d of %d; to train further, resume with "
+                "--set train.steps=N (N > %d)",
                 self.run.path,
                 start,
                 train.steps,
+                start,
             )
             return self._result(start, 0.0, None, interrupted=False)
         pairs = self._validation_pairs()
@@ -484,6 +495,7 @@ class Trainer:
             return
         self.run.path.mkdir(parents=True, exist_ok=True)
         self.run.write_config(self.config)
+        self.run.write_overrides(self.overrides)
         self.run.append_environment(
             describe_environment(self.device, self.context.world_size, start)
         )
