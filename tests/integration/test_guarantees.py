@@ -554,3 +554,12 @@ def test_a_tiny_image_does_not_shrink_the_fitting_crop_of_the_others():
     assert crop == 40 and len(kept) == 1
     with pytest.raises(ConfigError, match="16 px"):
         _fitting_set(method, [images[1]], 64)
+
+
+def test_denoise_into_a_file_is_refused_before_work(tmp_path, capsys):
+    source = save(tmp_path / "img.png", picture())
+    target = tmp_path / "a_file"
+    target.write_text("keep")
+    assert main(["denoise", str(source), "-o", str(target)]) == 1
+    assert "is a file; give a folder" in capsys.readouterr().err
+    assert target.read_text() == "keep"

@@ -247,13 +247,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from amsnet.api import check_refinable
-    from amsnet.atomic import check_new_output
+    from amsnet.atomic import check_new_output, check_output_folder
     from amsnet.checkpoint import save_pretrained
     from amsnet.data.io import read_integer_image, rgb_to_integer, write_image
     from amsnet.errors import AmsnetError, DataError
     from amsnet.inference import denoise_image, load_for_inference, plan_tiles
 
     check_arguments(args)
+    # The folder itself; each result is checked in its turn (existing ones are skipped).
+    check_output_folder(args.output, [], overwrite=args.overwrite, flag="-o")
     left_out: list[tuple[Path, str]] = []
     files = collect_inputs(args.inputs, exclude=args.output, left_out=left_out)
     for path, why in left_out:
