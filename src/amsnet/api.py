@@ -460,15 +460,9 @@ def _denoise_array(
     method: Method, array: np.ndarray, refine: bool, seed: int, tile: int | str | None
 ) -> np.ndarray:
     squeeze = array.ndim == 2
-    hwc = array[..., None] if squeeze else array
-    if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4) or min(hwc.shape[:2]) < 1:
-        raise ShapeError(f"a numpy image must be (H, W) or (H, W, C), got {array.shape}")
-    colour = hwc[..., :3] if hwc.shape[2] >= 3 else hwc[..., :1]
-    alpha = hwc[..., colour.shape[2] :]
+    hwc, colour, alpha = _split_channels(array)
     if np.issubdtype(hwc.dtype, np.floating):
-        source = torch.from_numpy(np.ascontiguousarray(colour, dtype=np.float32)).permute(2, 0, 1)
-        check_float_values(source, "the float array")
-        out = _run(method, source, refine, seed, tile)
+        out = _run(method, _float_chw(colour), refine, seed, tile)
         restored = out if colour.shape[2] == 3 else out.mean(dim=0, keepdim=True)
         values = restored.clamp_(0, 1).permute(1, 2, 0).numpy().astype(hwc.dtype)
     elif hwc.dtype in (np.uint8, np.uint16):
@@ -509,14 +503,26 @@ def _as_float_rgb(image: Any) -> torch.Tensor:
             )
         return check_float_values(as_rgb(chw.detach().float().cpu()[:3]), "the tensor image")
     array = _pil_to_array(image) if _is_pil(image) else np.asarray(image)
+    _, colour, _ = _split_channels(array)
+    if np.issubdtype(colour.dtype, np.floating):
+        return as_rgb(_float_chw(colour))
+    return as_rgb(from_integer(np.ascontiguousarray(colour)))
+
+
+def _split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(H, W[, C])`` -> ``(hwc, colour, alpha)``: colour is the first 3 channels (1 for
+    gray), alpha the rest (``(H, W, 0)`` when there is none)."""
     hwc = array[..., None] if array.ndim == 2 else array
     if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4) or min(hwc.shape[:2]) < 1:
         raise ShapeError(f"a numpy image must be (H, W) or (H, W, C), got {array.shape}")
     colour = hwc[..., :3] if hwc.shape[2] >= 3 else hwc[..., :1]
-    if np.issubdtype(colour.dtype, np.floating):
-        chw = torch.from_numpy(np.ascontiguousarray(colour, np.float32)).permute(2, 0, 1)
-        return check_float_values(as_rgb(chw), "the float array")
-    return as_rgb(from_integer(np.ascontiguousarray(colour)))
+    return hwc, colour, hwc[..., colour.shape[2] :]
+
+
+def _float_chw(colour: np.ndarray) -> torch.Tensor:
+    """A float ``(H, W, C)`` array as a checked float32 ``(C, H, W)`` tensor."""
+    chw = torch.from_numpy(np.ascontiguousarray(colour, np.float32)).permute(2, 0, 1)
+    return check_float_values(chw, "the float array")
 
 
 FLOAT_TOLERANCE = 1.0

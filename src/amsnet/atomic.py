@@ -92,7 +92,7 @@ def check_new_output(
             raise ConfigError(f"{flag} {target} is one of the inputs; choose another file")
     if target.is_dir():
         raise ConfigError(f"{flag} {target} is a folder; give a file name")
-    _check_parent(target, flag)
+    _check_writable(target.parent, target, flag)
     if target.exists() and not overwrite:
         raise ConfigError(f"{flag} {target} exists; choose another name or pass --overwrite")
     return target
@@ -119,7 +119,7 @@ def check_output_folder(
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise ConfigError(f"{flag} {target} is a file; give a folder")
-    _check_parent(target / "_", flag)
+    _check_writable(target, target, flag)
     sources = {Path(source).resolve() for source in inputs}
     clashes = [name for name in names if (target / name).resolve() in sources]
     if clashes:
@@ -135,11 +135,12 @@ def check_output_folder(
     return target
 
 
-def _check_parent(target: Path, flag: str) -> None:
-    """The nearest existing folder above ``target`` must be a folder and writable."""
+def _check_writable(folder: Path, target: Path, flag: str) -> None:
+    """The nearest existing path at or above ``folder`` (where ``target`` will be created)
+    must be a writable folder."""
     from amsnet.errors import ConfigError
 
-    parent = target.parent
+    parent = folder
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():

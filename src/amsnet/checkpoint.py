@@ -248,6 +248,16 @@ def save_state(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+def load_error_reason(error: BaseException) -> str:
+    """The start of a ``torch.load`` error's message, for one line of ours (PyTorch's
+    weights-only refusals run to paragraphs)."""
+    text = str(error).strip()
+    if "Weights only load failed" in text:
+        return "it is not a tensors-only checkpoint"
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
 def load_state(
     path: str | os.PathLike[str], *, map_location: torch.device | str = "cpu"
 ) -> dict[str, Any]:
@@ -268,7 +278,7 @@ def load_state(
     except Exception as error:  # torch raises many types for corrupt or unsafe files
         raise CheckpointError(
             f"{file} is not a readable resume state ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}); it may be truncated or not "
+            f"{load_error_reason(error)}); it may be truncated or not "
             "written by amsnet: resume from another run folder or start again"
         ) from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:

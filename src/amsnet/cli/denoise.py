@@ -180,7 +180,7 @@ def plan_outputs(
     from amsnet.errors import DataError
 
     planned: list[tuple[Path, Path]] = []
-    by_target: dict[Path, list[Path]] = {}
+    by_target: dict[Path, tuple[Path, list[Path]]] = {}  # resolved -> (as named, sources)
     seen: set[Path] = set()
     for source, relative in files:
         if source.resolve() in seen:  # the same file named twice (a folder and a glob)
@@ -189,10 +189,9 @@ def plan_outputs(
         target = output / relative
         if output_format:
             target = target.with_suffix(SUFFIX_BY_FORMAT[output_format])
+        by_target.setdefault(target.resolve(), (target, []))[1].append(source)
         planned.append((source, target))
-        by_target.setdefault(target.resolve(), []).append(source)
-    shown_target = {t.resolve(): t for _, t in planned}
-    clashes = [(shown_target[t], s) for t, s in by_target.items() if len(s) > 1]
+    clashes = [(t, s) for t, s in by_target.values() if len(s) > 1]
     if clashes:
         shown = "; ".join(f"{', '.join(map(str, s))} -> {t}" for t, s in clashes[:5])
         more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
@@ -210,12 +209,11 @@ def check_formats(planned: list[tuple[Path, Path]], bit_depth: int | None) -> No
         ConfigError: inputs with alpha bound for JPEG, or ``--bit-depth 16`` for a format
             of 8 bits (all such files are listed).
     """
-    from amsnet.data.io import image_header
+    from amsnet.data.io import EIGHT_BIT_ONLY, format_for_suffix, image_header, WITHOUT_ALPHA
     from amsnet.errors import AmsnetError, ConfigError
 
-    eight_bit_only = (".jpg", ".jpeg", ".webp", ".bmp")
     if bit_depth == 16:
-        narrow = [t for _, t in planned if t.suffix.lower() in eight_bit_only]
+        narrow = [t for _, t in planned if format_for_suffix(t) in EIGHT_BIT_ONLY]
         if narrow:
             raise ConfigError(
                 f"--bit-depth 16 cannot be written to {_listed(narrow)} (8 bits per sample "
@@ -223,7 +221,7 @@ def check_formats(planned: list[tuple[Path, Path]], bit_depth: int | None) -> No
             )
     lossy_alpha = []
     for source, target in planned:
-        if target.suffix.lower() not in (".jpg", ".jpeg", ".bmp"):
+        if format_for_suffix(target) not in WITHOUT_ALPHA:
             continue
         try:
             if image_header(source).has_alpha:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import torch
 
 from amsnet.build import Method
-from amsnet.checkpoint import load_weights
+from amsnet.checkpoint import load_error_reason, load_weights
 from amsnet.errors import CheckpointError
 from amsnet.methods import AMSNet, APBSN
 from amsnet.nets import create_net, list_nets
@@ -100,15 +100,6 @@ class OfficialWeights:
     path: str
 
 
-def _first_line(error: BaseException) -> str:
-    """The start of ``error``'s message (PyTorch's weights-only messages run to paragraphs)."""
-    text = str(error).strip()
-    if "Weights only load failed" in text:
-        return "it is not a tensors-only checkpoint"
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line if len(line) <= 160 else line[:157] + "..."
-
-
 def read_official(source: str | os.PathLike[str] | Mapping[str, Any]) -> OfficialWeights:
     """Load an official checkpoint (or take a loaded one) and strip the wrapper prefixes.
 
@@ -130,8 +121,8 @@ def read_official(source: str | os.PathLike[str] | Mapping[str, Any]) -> Officia
         except Exception as error:  # any failure of the safe loader is the file's
             raise CheckpointError(
                 f"{file} could not be read as a PyTorch checkpoint with weights_only=True "
-                f"({_first_line(error)}). It may be truncated, not a checkpoint, or hold Python "
-                "objects besides tensors; re-save just its state_dict "
+                f"({load_error_reason(error)}). It may be truncated, not a checkpoint, or hold "
+                "Python objects besides tensors; re-save just its state_dict "
                 "(torch.save(ckpt['state_dict'], 'plain.pt')) and convert that"
             ) from None
     if not isinstance(payload, Mapping):

@@ -61,11 +61,14 @@ from amsnet.ops.checks import check_image_tensor
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "EIGHT_BIT_ONLY",
     "IMAGE_SUFFIXES",
     "SUPPORTED_FORMATS",
+    "WITHOUT_ALPHA",
     "Image",
     "ImageHeader",
     "as_rgb",
+    "format_for_suffix",
     "from_integer",
     "from_uint8",
     "from_uint16",
@@ -96,7 +99,10 @@ _FORMAT_BY_SUFFIX = {
     ".bmp": "BMP",
     ".webp": "WEBP",
 }
-_EIGHT_BIT_ONLY = ("JPEG", "BMP", "WEBP")
+EIGHT_BIT_ONLY: tuple[str, ...] = ("JPEG", "BMP", "WEBP")
+"""Formats that hold 8 bits per sample only."""
+WITHOUT_ALPHA: tuple[str, ...] = ("JPEG", "BMP")
+"""Formats :func:`write_image` writes without an alpha channel."""
 _MAXIMUM = {8: 255, 16: 65535}
 
 
@@ -385,14 +391,12 @@ class ImageHeader:
         height, width: as decoded (upright: EXIF orientations 5-8 swap the header's sides).
         format: Pillow's name (``"PNG"``, ``"JPEG"``, ``"TIFF"``, ...; MPO is ``"JPEG"``).
         has_alpha: an alpha channel or a transparent palette entry.
-        frames: pages or frames in the file (only the first is ever read).
     """
 
     height: int
     width: int
     format: str
     has_alpha: bool
-    frames: int
 
 
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La", "I;16A")
@@ -411,7 +415,6 @@ def image_header(path: str | os.PathLike[str]) -> ImageHeader:
             orientation = int(pil.getexif().get(0x0112, 1)) if hasattr(pil, "getexif") else 1
             fmt = "JPEG" if pil.format == "MPO" else str(pil.format)
             alpha = pil.mode in _ALPHA_MODES or "transparency" in pil.info
-            frames = int(getattr(pil, "n_frames", 1)) if fmt != "JPEG" else 1
     except FileNotFoundError as error:
         raise DataError(f"image file {file} does not exist; check the path") from error
     except PILImage.DecompressionBombError as error:
@@ -422,11 +425,11 @@ def image_header(path: str | os.PathLike[str]) -> ImageHeader:
         if file.is_file() and is_tiff(file):
             decoded = decode(file)
             height, width = decoded.array.shape[:2]
-            return ImageHeader(int(height), int(width), "TIFF", decoded.alpha is not None, 1)
+            return ImageHeader(int(height), int(width), "TIFF", decoded.alpha is not None)
         raise DataError(f"{file} is not a readable image ({error}); check the file") from error
     if orientation in (5, 6, 7, 8):
         height, width = width, height
-    return ImageHeader(int(height), int(width), fmt, bool(alpha), max(frames, 1))
+    return ImageHeader(int(height), int(width), fmt, bool(alpha))
 
 
 def image_area(path: str | os.PathLike[str]) -> int:
@@ -452,8 +455,18 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
 # ----- writing
 
 
+def format_for_suffix(path: str | os.PathLike[str]) -> str | None:
+    """The format :func:`write_image` writes for ``path``'s suffix (any case), or ``None``.
+
+    Example:
+        >>> format_for_suffix("out/photo.JPEG"), format_for_suffix("notes.txt")
+        ('JPEG', None)
+    """
+    return _FORMAT_BY_SUFFIX.get(Path(path).suffix.lower())
+
+
 def _suffix_format(path: Path) -> str:
-    fmt = _FORMAT_BY_SUFFIX.get(path.suffix.lower())
+    fmt = format_for_suffix(path)
     if fmt is None:
         raise ConfigError(
             f"cannot write {path}: unknown image suffix {path.suffix!r}; use one of "
@@ -549,10 +562,10 @@ def write_image(
     else:
         bit_depth_default = 8
     if bit_depth is None:
-        bit_depth = 8 if fmt in _EIGHT_BIT_ONLY else bit_depth_default
+        bit_depth = 8 if fmt in EIGHT_BIT_ONLY else bit_depth_default
     if bit_depth not in _MAXIMUM:
         raise ConfigError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
-    if bit_depth == 16 and fmt in _EIGHT_BIT_ONLY:
+    if bit_depth == 16 and fmt in EIGHT_BIT_ONLY:
         raise ConfigError(
             f"cannot write {file}: {fmt} holds 8 bits per sample only; use .png or .tif for "
             "16 bits, or 8 bits (--bit-depth 8, bit_depth=8 in Python)"
@@ -571,7 +584,7 @@ def write_image(
             raise ShapeError(
                 f"alpha must have shape (1, {size[0]}, {size[1]}), got {tuple(alpha.shape)}"
             )
-    if alpha is not None and fmt in ("JPEG", "BMP"):
+    if alpha is not None and fmt in WITHOUT_ALPHA:
         logger.warning("%s: %s has no alpha channel; alpha not written", file, fmt)
         alpha = None
     if like is not None and file.exists() and file.resolve() == like.path.resolve():
