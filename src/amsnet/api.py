@@ -25,6 +25,7 @@ from amsnet.errors import ConfigError, ShapeError
 from amsnet.inference import denoise_image, load_for_inference, plan_tiles
 from amsnet.methods import AMSNet
 from amsnet.nets import create_net
+from amsnet.precision import check_precision, choose_precision, set_precision
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 from amsnet.training.fit import fit_images
 
@@ -51,15 +52,20 @@ ADAPT_REGIONS, ADAPT_REGION_SIZE = 48, 192
 """A student's adaptation re-distils it on at most this many regions of the inputs."""
 
 
-def load(name_or_path: str | os.PathLike[str], *, device: str = "auto") -> Method:
+def load(
+    name_or_path: str | os.PathLike[str], *, device: str = "auto", precision: str = "auto"
+) -> Method:
     """Load a shipped model by name (``amsnet models`` lists them) or a ``.safetensors``
     weights file, for inference (see :func:`denoise`).
+
+    ``precision``: the backbone's (``auto``, ``fp32``, ``bf16``, ``fp16``;
+    :mod:`amsnet.precision`).
 
     Example:
         >>> method = load("student-nafnet")  # doctest: +SKIP
         >>> method = load("model.safetensors")  # doctest: +SKIP
     """
-    return load_for_inference(name_or_path, device)
+    return load_for_inference(name_or_path, device, precision)
 
 
 def fit(
@@ -71,6 +77,7 @@ def fit(
     preset: str = ZERO_SHOT_BACKBONE[1],
     seed: int = 0,
     device: str = "auto",
+    precision: str = "auto",
     progress: Callable[[int, float], None] | None = None,
     **settings: Any,
 ) -> AMSNet:
@@ -84,12 +91,15 @@ def fit(
         preset: its preset.
         seed: seeds the crops, the masks and the initial weights.
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        precision: the backbone's while fitting and after (``auto``, ``fp32``, ``bf16``,
+            ``fp16``; :mod:`amsnet.precision`).
         progress: ``progress(step, loss)`` callback.
         **settings: AMSNet settings overriding :data:`ZERO_SHOT_SETTINGS`.
 
     Returns:
         The fitted :class:`~amsnet.AMSNet`, in eval mode on ``device``.
     """
+    check_precision(precision, "precision")
     target = resolve_device(device)
     tune_cpu_allocator()
     noisy = [_as_float_rgb(image) for image in _as_list(images)]
@@ -98,6 +108,7 @@ def fit(
     torch.manual_seed(seed)
     method = AMSNet(create_net(backbone, preset=preset), **{**ZERO_SHOT_SETTINGS, **settings})
     method = method.to(target)
+    set_precision(method, choose_precision(method, precision, target, flag="precision"))
     if steps is None and seconds is None:
         steps = ZERO_SHOT_STEPS
     crop, fitted = _fitting_set(method, noisy)
@@ -112,7 +123,7 @@ def fit(
         lr=ZERO_SHOT_LR,
         progress=progress,
     )
-    return prepare_for_inference(method, target)
+    return prepare_for_inference(method, target, precision=precision)
 
 
 def denoise(
@@ -124,6 +135,7 @@ def denoise(
     device: str = "auto",
     tile: int | str | None = "auto",
     adapt_steps: int = 0,
+    precision: str | None = None,
 ) -> ImageLike:
     """Denoise one image and return it in the kind it came in.
 
@@ -145,6 +157,9 @@ def denoise(
         tile: ``"auto"`` (tiles chosen from memory), a tile size, or ``None`` (whole image).
         adapt_steps: first fine-tune the model on this image for this many steps
             (:func:`adapt`; 0: no adaptation).
+        precision: the backbone's (``auto``, ``fp32``, ``bf16``, ``fp16``;
+            :mod:`amsnet.precision`); ``None``: ``auto`` for a model loaded here, the given
+            method's own setting otherwise.
 
     Returns:
         Same kind, shape and (for numpy and PIL) dtype as ``image``; float results are
@@ -159,12 +174,18 @@ def denoise(
         >>> denoise(np.zeros((20, 24, 3), np.uint8), method).shape
         (20, 24, 3)
     """
+    if precision is not None:
+        check_precision(precision, "precision")
     if isinstance(weights, torch.nn.Module):
         method = weights.eval()
+        if precision is not None:
+            where = next(method.parameters()).device
+            set_precision(method, choose_precision(method, precision, where, flag="precision"))
     else:
         from amsnet.zoo import DEFAULT_MODEL
 
-        method = load_for_inference(weights if weights is not None else DEFAULT_MODEL, device)
+        chosen = weights if weights is not None else DEFAULT_MODEL
+        method = load_for_inference(chosen, device, precision or "auto")
     if refine:
         check_refinable(method)
     if adapt_steps:
@@ -267,7 +288,7 @@ def adapt(
         lr=ADAPT_LR,
         progress=progress,
     )
-    return prepare_for_inference(adapted, target)
+    return prepare_for_inference(adapted, target, precision=None)
 
 
 def _adapt_student(
@@ -320,7 +341,7 @@ def _adapt_student(
         progress=progress,
         targets=targets,
     )
-    return prepare_for_inference(adapted, device)
+    return prepare_for_inference(adapted, device, precision=None)
 
 
 def distill(
@@ -358,8 +379,8 @@ def distill(
         overrides: ``key.path=value`` settings of the experiment (as ``amsnet train --set``).
         **settings: arguments of :func:`amsnet.training.distillation.distillation_experiment`
             (``steps``, ``regions``, ``region_size``, ``net``, ``preset``, ``lr``,
-            ``crop_size``, ``batch_size``, ``teacher_variant``, ``init_from_teacher``,
-            ``seed``, ``cache_dir``).
+            ``crop_size``, ``batch_size``, ``teacher_variant``, ``precision``,
+            ``teacher_precision``, ``init_from_teacher``, ``seed``, ``cache_dir``).
 
     Returns:
         The path of ``output``.

@@ -22,13 +22,12 @@ import types
 import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, get_args, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    field_validator,
     model_validator,
     ValidationError,
 )
@@ -181,7 +180,9 @@ PairRule = Literal["polyu", "cc", "regex", "folders", "csv"]
 NoiseLevel = Literal["low", "medium", "high"]
 ValDataset = Literal["polyu", "cc", "folders", "sidd-val", "awgn", "camera"]
 Stage = Literal["B", "P"]
-Precision = Literal["auto", "off", "bf16", "fp16"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+"""The backbone's floating-point precision (:mod:`amsnet.precision`)."""
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 ScheduleName = Literal["cosine_restarts", "cosine", "step", "constant"]
 
 SKIMAGE_SOURCE = "skimage"
@@ -195,7 +196,15 @@ _KIND_KEYS: dict[str, frozenset[str]] = {
     "paired_folder": frozenset({"root", "clean_root", "rule", "noisy_pattern", "clean_pattern"}),
     "synthetic_camera": frozenset({"source", "noise_level", "noise_seed"}),
     "distillation": frozenset(
-        {"root", "include", "teacher", "teacher_variant", "regions", "region_size"}
+        {
+            "root",
+            "include",
+            "teacher",
+            "teacher_variant",
+            "teacher_precision",
+            "regions",
+            "region_size",
+        }
     ),
 }
 _KIND_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -261,6 +270,9 @@ class TrainDataConfig(_Strict):
     file."""
     teacher_variant: Literal["B", "E"] = "E"
     """``distillation``: the teacher output to reproduce (``E``: with R3)."""
+    teacher_precision: Precision = "auto"
+    """``distillation``: the precision of the teacher's backbone (:mod:`amsnet.precision`);
+    the precision it resolves to is part of the cache key."""
     regions: int = Field(1024, ge=1, le=1_000_000)
     """``distillation``: how many regions of the pool the teacher denoises (drawn from
     ``experiment.seed``, images chosen in proportion to their area)."""
@@ -417,9 +429,11 @@ class TrainConfig(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     grad_clip: float | None = Field(None, gt=0)
     """Clip the gradient norm to this value (``None``: no clipping)."""
-    amp: Precision = "auto"
-    """Mixed precision on CUDA: ``auto`` = bfloat16 where supported, else float16 with loss
-    scaling; always float32 on other devices."""
+    precision: Precision = "auto"
+    """The backbone's precision while training (:mod:`amsnet.precision`; the losses, masks
+    and weights stay float32): ``auto`` = bfloat16 on a GPU that has it (else float16, with
+    loss scaling) and on a CPU with native bfloat16 for networks it speeds up, float32
+    elsewhere. Formerly ``amp`` (whose ``off`` is ``fp32``), still read."""
     ema_decay: float | None = Field(None, gt=0, lt=1)
     """Keep an exponential moving average of the weights (e.g. 0.999); validation and the
     saved weights then use it."""
@@ -438,13 +452,21 @@ class TrainConfig(_Strict):
     tensorboard: bool = True
     """Also write TensorBoard logs when the ``tensorboard`` package is installed."""
 
-    @field_validator("amp", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _amp_from_yaml_boolean(cls, value: Any) -> Any:
+    def _amp_renamed(cls, data: Any) -> Any:
+        """Read the former ``amp`` key (``off`` = ``fp32``) as ``precision``."""
+        if not isinstance(data, dict) or "amp" not in data:
+            return data
+        if "precision" in data:
+            raise ValueError("give train.precision only (train.amp is its former name)")
+        data = dict(data)
+        value = data.pop("amp")
         # YAML 1.1 reads an unquoted off / on as a boolean.
         if isinstance(value, bool):
-            return "auto" if value else "off"
-        return value
+            value = "auto" if value else "off"
+        data["precision"] = "fp32" if value == "off" else value
+        return data
 
 
 class ExperimentConfig(_Strict):
@@ -564,8 +586,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             through a value that is not a section.
 
     Example:
-        >>> apply_overrides({"train": {"steps": 5}}, ["train.steps=7", "train.amp=bf16"])
-        {'train': {'steps': 7, 'amp': 'bf16'}}
+        >>> apply_overrides({"train": {"steps": 5}}, ["train.steps=7", "train.precision=bf16"])
+        {'train': {'steps': 7, 'precision': 'bf16'}}
     """
     import copy
 

@@ -30,6 +30,7 @@ from amsnet import __version__
 from amsnet.atomic import atomic_path
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.metrics import psnr, ssim
+from amsnet.precision import backbone_dtype, precision_name
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class EvaluationReport:
     trained_on_test_images: bool
     model: dict[str, Any]
     weights: str | None = None
+    precision: str = "fp32"
+    """The backbone's precision (:mod:`amsnet.precision`): part of the protocol."""
     rows: list[ImageResult] = field(default_factory=list)
     peak_memory_mib: float = 0.0
     protocol: str = (
@@ -127,9 +130,10 @@ class EvaluationReport:
         """A one-line markdown table of the summary."""
         s = self.summary()
         return (
-            "| dataset | variant | images | seeds | PSNR (dB) | SSIM matlab | SSIM skimage "
-            "| s/MP | trained on test |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n"
-            f"| {self.dataset} | {self.variant} | {s['images']} | {s['seeds']} "
+            "| dataset | variant | precision | images | seeds | PSNR (dB) | SSIM matlab "
+            "| SSIM skimage | s/MP | trained on test |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---|\n"
+            f"| {self.dataset} | {self.variant} | {self.precision} | {s['images']} | {s['seeds']} "
             f"| {s['psnr']:.3f} ± {s['psnr_std']:.3f} "
             f"| {s['ssim_matlab']:.4f} ± {s['ssim_matlab_std']:.4f} "
             f"| {s['ssim_skimage']:.4f} ± {s['ssim_skimage_std']:.4f} "
@@ -190,6 +194,7 @@ def evaluate(
         trained_on_test_images=trained_on_test_images,
         model=model,
         weights=weights,
+        precision=precision_name(backbone_dtype(method)),
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

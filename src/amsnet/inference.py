@@ -26,13 +26,14 @@ import numpy as np
 import torch
 
 from amsnet.build import Method
-from amsnet.checkpoint import load_pretrained
+from amsnet.checkpoint import load_pretrained, read_header
 from amsnet.data.io import as_rgb, from_integer
 from amsnet.errors import ConfigError
 from amsnet.memory import available_memory, peak_memory
 from amsnet.methods import AMSNet
 from amsnet.ops.masks import PixelKey
 from amsnet.ops.tiling import blend_window, Tile, tile_grid
+from amsnet.precision import backbone_dtype, check_precision, precision_name, set_precision
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,17 @@ Source = torch.Tensor | np.ndarray
 Progress = Callable[[int, int], None]
 
 
-def load_for_inference(weights: str | os.PathLike[str], device: str = "auto") -> Method:
+def load_for_inference(
+    weights: str | os.PathLike[str], device: str = "auto", precision: str = "auto"
+) -> Method:
     """Load a weights file, or a shipped model by name (:mod:`amsnet.zoo`, checksum checked),
     on ``device`` (``auto``: CUDA, then MPS, then CPU) for inference.
 
     Also raises glibc's allocator thresholds on the CPU (see
-    :func:`amsnet.runtime.tune_cpu_allocator`) and puts the weights in the memory format that
-    runs fastest there (:func:`amsnet.runtime.prepare_for_inference`).
+    :func:`amsnet.runtime.tune_cpu_allocator`), puts the weights in the memory format that
+    runs fastest there (:func:`amsnet.runtime.prepare_for_inference`) and chooses the
+    backbone's precision (``auto``, ``fp32``, ``bf16``, ``fp16``; ``auto`` reads the model
+    card's verdict on reduced precision, :func:`amsnet.precision.choose_precision`).
 
     Raises:
         CheckpointError: the file is missing, not an amsnet weights file, or corrupt.
@@ -70,9 +75,12 @@ def load_for_inference(weights: str | os.PathLike[str], device: str = "auto") ->
     from amsnet.zoo import resolve_weights
 
     path = resolve_weights(weights)
+    check_precision(precision)
     target = resolve_device(device)
     tune_cpu_allocator()
-    return prepare_for_inference(load_pretrained(path, device=target), target)
+    method = load_pretrained(path, device=target)
+    card = read_header(path).get("card")
+    return prepare_for_inference(method, target, precision=precision, card=card)
 
 
 def tile_alignment(method: Method) -> int:
@@ -266,14 +274,30 @@ def _denoise_tiles(
     def run(region: torch.Tensor, tile: Tile) -> torch.Tensor:
         batch = region[None].to(device)
         key = PixelKey(seed, tile.top, tile.left) if keyed else None
-        out = method.denoise(
-            batch,
-            generator=generator,
-            refine=refine,
-            refine_batch=plan.refine_batch,
-            pixel_key=key,
-        )
-        return out[0].float().cpu()
+
+        def call() -> torch.Tensor:
+            out = method.denoise(
+                batch,
+                generator=generator,
+                refine=refine,
+                refine_batch=plan.refine_batch,
+                pixel_key=key,
+            )
+            return out[0].float().cpu()
+
+        out = call()
+        reduced = backbone_dtype(method)
+        if reduced is not None and not bool(torch.isfinite(out).all()):
+            # float16 overflows where float32 does not (large activations); the image must
+            # not come out with holes. Checked on the host copy: no extra device sync.
+            log.warning(
+                "the backbone's %s output has NaN or infinite values; the model runs in fp32 "
+                "from here on (pass --precision fp32 to start so)",
+                precision_name(reduced),
+            )
+            set_precision(method, None)
+            out = call()
+        return out
 
     if plan.tile is None:
         whole = Tile(0, 0, height, width)

@@ -81,6 +81,7 @@ def test_teacher_targets_are_computed_once_and_match_the_teacher(tmp_path, pool,
         include=["*.png", "sub/*"],
         teacher=str(tmp_path / "teacher.safetensors"),
         teacher_variant="B",
+        teacher_precision="fp32",  # compared with the float32 teacher below
         regions=5,
         region_size=48,
         crop_size=32,
@@ -113,7 +114,11 @@ def test_teacher_targets_are_computed_once_and_match_the_teacher(tmp_path, pool,
         array[region.top : region.top + region.side, region.left : region.left + region.side],
     )
     assert np.abs(first.targets.image(3) - expected).max() < 1e-3
+    # Another teacher precision is another cache.
+    config.teacher_precision = "bf16"
+    assert teacher_regions(config, seed=0, device="cpu").folder != first.folder
     # Another teacher variant is another cache.
+    config.teacher_precision = "fp32"
     config.teacher_variant = "E"
     assert teacher_regions(config, seed=0, device="cpu").folder != first.folder
 

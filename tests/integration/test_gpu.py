@@ -49,8 +49,8 @@ def test_weights_load_onto_the_gpu(tmp_path):
     assert next(method.parameters()).is_cuda
 
 
-@pytest.mark.parametrize("amp", ["bf16", "fp16", "off"])
-def test_training_on_cuda_with_mixed_precision(tmp_path, amp):
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "fp32"])
+def test_training_on_cuda_with_mixed_precision(tmp_path, precision):
     from pathlib import Path
 
     from amsnet.config import load_config
@@ -58,9 +58,14 @@ def test_training_on_cuda_with_mixed_precision(tmp_path, amp):
 
     config = load_config(
         Path(__file__).resolve().parents[2] / "configs" / "cpu" / "amsnet.yaml",
-        [f"train.amp={amp}", "train.steps=30", "train.val_every=30", "train.device=cuda"],
+        [
+            f"train.precision={precision}",
+            "train.steps=30",
+            "train.val_every=30",
+            "train.device=cuda",
+        ],
     )
-    result = Trainer(config, run_dir=tmp_path / amp, quiet=True).fit()
+    result = Trainer(config, run_dir=tmp_path / precision, quiet=True).fit()
     assert result.step == 30 and result.skipped_steps == 0
     assert result.best_psnr is not None and 15 < result.best_psnr < 40
     assert (

@@ -110,11 +110,11 @@ def test_overrides_are_read_as_yaml_values():
             "train.grad_clip=null",
             "data.train.flips=false",
             "experiment.name=my-run",
-            "train.amp=off",  # YAML reads an unquoted off as false
+            "train.amp=off",  # the former key; YAML reads an unquoted off as false
         ],
     )
     config = validate(ExperimentConfig, data, "test")
-    assert config.train.amp == "off"
+    assert config.train.precision == "fp32"
     assert config.train.optimizer.lr == 1e-5
     assert config.train.optimizer.betas == (0.8, 0.9)
     assert config.train.grad_clip is None and config.data.train.flips is False

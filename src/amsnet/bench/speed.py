@@ -16,7 +16,12 @@ and E (with R3), and AP-BSN (DBSNl) without and with R3. Per variant:
   inputs of the shapes ``denoise`` gives it (recorded while counting its FLOPs);
 * FLOPs per image (:mod:`amsnet.bench.counting`, counted on the meta device) and the
   backbone's achieved GFLOP/s as a share of the *ceiling*, a 3x3 64->64 convolution on
-  1x64x256x256 measured on the same machine in both memory formats.
+  1x64x256x256 measured on the same machine in both memory formats and in every measured
+  precision.
+
+``precisions`` measures each method in several backbone precisions (``fp32``, ``bf16``,
+``fp16``, ``auto``; :mod:`amsnet.precision`) one after the other, so fp32 and bfloat16 come
+out side by side in one run, each against the ceiling of its own precision.
 """
 
 from __future__ import annotations
@@ -37,6 +42,16 @@ from amsnet.errors import ConfigError
 from amsnet.memory import available_memory, peak_memory
 from amsnet.nets import list_nets
 from amsnet.ops.refine import default_passes_per_call
+from amsnet.precision import (
+    backbone_dtype,
+    check_precision,
+    choose_precision,
+    cpu_has_native_bf16,
+    precision_name,
+    resolve_precision,
+    run_backbone,
+    set_precision,
+)
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 
 log = logging.getLogger(__name__)
@@ -70,6 +85,8 @@ class SpeedOptions:
         layout: memory format of the weights (``channels_last``, what inference uses, or
             ``default``).
         tune_allocator: raise glibc's allocator thresholds first (what inference does).
+        precisions: backbone precisions to measure each method in (``fp32``, ``bf16``,
+            ``fp16``, ``auto``), side by side.
     """
 
     nets: list[str] | None = None
@@ -83,6 +100,7 @@ class SpeedOptions:
     megapixel_size: int | None = MEGAPIXEL_SIZE
     layout: str = "channels_last"
     tune_allocator: bool = True
+    precisions: tuple[str, ...] = ("fp32",)
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for values that cannot be measured."""
@@ -99,6 +117,10 @@ class SpeedOptions:
             )
         if self.layout not in LAYOUTS:
             raise ConfigError(f"unknown layout {self.layout!r}; choose one of {LAYOUTS}")
+        if not self.precisions:
+            raise ConfigError("--precision needs at least one precision")
+        for name in self.precisions:
+            check_precision(name)
         unknown = sorted(set(self.nets or []) - set(list_nets()))
         if unknown:
             raise ConfigError(f"unknown backbone(s) {unknown}; registered: {list_nets()}")
@@ -142,10 +164,15 @@ def timed(
     return statistics.median(times), peak.bytes
 
 
-def conv_ceiling(device: torch.device, channels_last: bool, repeats: int) -> float:
-    """GFLOP/s of a 3x3 64->64 convolution on 1x64x256x256 (the reference kernel)."""
+def conv_ceiling(
+    device: torch.device, channels_last: bool, repeats: int, dtype: torch.dtype | None = None
+) -> float:
+    """GFLOP/s of a 3x3 64->64 convolution on 1x64x256x256 (the reference kernel), in
+    ``dtype`` (``None``: float32; weights and input stored in it, as autocast would)."""
     conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).to(device)
     x = torch.rand(1, 64, CEILING_SIZE, CEILING_SIZE, device=device)
+    if dtype is not None:
+        conv, x = conv.to(dtype), x.to(dtype)
     if channels_last:
         conv = conv.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -192,10 +219,12 @@ def measure_variant(
     def run() -> None:
         method.denoise(noisy, generator=generator, refine=refine, refine_batch=refine_batch)
 
+    dtype = backbone_dtype(method)
+
     def run_bare() -> None:
         with torch.no_grad():
             for x in bare:
-                method.backbone(x)
+                run_backbone(method.backbone, x, dtype)
 
     total, peak = timed(run, device, repeats)
     backbone, _ = timed(run_bare, device, repeats)
@@ -285,6 +314,19 @@ def run_speed(
         "channels_last": conv_ceiling(device, True, options.repeats),
         "default": conv_ceiling(device, False, options.repeats),
     }
+    # Explicit precisions resolve without a model; auto's choice may depend on the backbone,
+    # so its ceiling is that of the precision auto picks with no model's say.
+    resolved = {
+        name: resolve_precision(name, device, flag="--precision") for name in options.precisions
+    }
+    precision_ceiling = {
+        precision_name(dtype): (
+            ceiling[options.layout]
+            if dtype is None
+            else conv_ceiling(device, channels_last, options.repeats, dtype)
+        )
+        for dtype in resolved.values()
+    }
     environment = {
         "device": str(device),
         "device_name": device_name(device),
@@ -301,6 +343,9 @@ def run_speed(
         "layout": options.layout,
         "glibc_allocator_tuned": tuned,
         "conv_ceiling_gflops": ceiling,
+        "precisions": list(options.precisions),
+        "precision_ceiling_gflops": precision_ceiling,
+        "native_bf16": device.type == "cuda" or cpu_has_native_bf16(),
     }
     results: list[dict[str, Any]] = []
     report = {"environment": environment, "results": results}
@@ -313,23 +358,28 @@ def run_speed(
         meta_method = method_for(name, options.preset, "meta")
         label = "AP-BSN" if name == BLIND_SPOT_NET else "AMSNet"
         variants = [("B", False), ("E", True)] if options.refine else [("B", False)]
-        base_peak = None
-        for variant, refine in variants:
-            measured = measure_variant(method, meta_method, device, options, refine, base_peak)
-            if not refine and measured["peak_mib"] is not None:
-                base_peak = int(measured["peak_mib"] * 2**20)
-            record = {
-                "label": f"{label} ({name}) {variant}",
-                "method": label,
-                "net": name,
-                "variant": variant,
-                "params": sum(p.numel() for p in method.parameters()),
-                **measured,
-            }
-            log.info("%s: %.1f ms per image", record["label"], record["ms_per_image"])
-            results.append(record)
-            if on_record is not None:
-                on_record(report)
+        for asked in options.precisions:
+            set_precision(method, choose_precision(method, asked, device, flag="--precision"))
+            precision = precision_name(backbone_dtype(method))
+            base_peak = None
+            for variant, refine in variants:
+                measured = measure_variant(method, meta_method, device, options, refine, base_peak)
+                if not refine and measured["peak_mib"] is not None:
+                    base_peak = int(measured["peak_mib"] * 2**20)
+                suffix = "" if precision == "fp32" else f" {precision}"
+                record = {
+                    "label": f"{label} ({name}) {variant}{suffix}",
+                    "method": label,
+                    "net": name,
+                    "variant": variant,
+                    "precision": precision,
+                    "params": sum(p.numel() for p in method.parameters()),
+                    **measured,
+                }
+                log.info("%s: %.1f ms per image", record["label"], record["ms_per_image"])
+                results.append(record)
+                if on_record is not None:
+                    on_record(report)
         del method
     return report
 
@@ -343,6 +393,13 @@ def speed_markdown(report: dict[str, Any]) -> str:
     env = report["environment"]
     ceiling = env["conv_ceiling_gflops"]
     reference = max(ceiling.values())
+    # Reports written before precisions were measured have fp32 rows only.
+    by_precision = env.get("precision_ceiling_gflops") or {"fp32": reference}
+    fp32_ms = {
+        (row["method"], row["net"], row["variant"]): row["ms_per_image"]
+        for row in report["results"]
+        if row.get("precision", "fp32") == "fp32"
+    }
     megapixel = env["megapixel_size"]
     # Given with --refine-batch, or else what denoise chose (the same for every E row).
     per_call = env.get("refine_batch") or next(
@@ -353,23 +410,34 @@ def speed_markdown(report: dict[str, Any]) -> str:
         f"torch {env['torch']}, {env['date']}; preset {env['preset']}, weights "
         f"{env['layout']}, allocator tuned: {env['glibc_allocator_tuned']}",
         f"ceiling: 3x3 conv 64->64 on 1x64x256x256 = {ceiling['channels_last']:.0f} GFLOP/s "
-        f"channels_last, {ceiling['default']:.0f} GFLOP/s default layout",
+        f"channels_last, {ceiling['default']:.0f} GFLOP/s default layout (fp32)"
+        + "".join(
+            f"; {name} {value:.0f} GFLOP/s {env['layout']}"
+            for name, value in by_precision.items()
+            if name != "fp32"
+        ),
         f"times: median of {env['repeats']} runs ({env['refine_repeats']} with R3) after a "
         f"warm-up; image {env['size']}x{env['size']}"
         + (f"; R3 {per_call} pass(es) per backbone call" if per_call else "")
         + (f"; per megapixel on {megapixel}x{megapixel}" if megapixel else ""),
         "",
-        f"| method | backbone | variant | params | ms/img | ms/MP | peak MiB | peak MiB "
-        f"{megapixel or '-'}² | GFLOP/img | scheme overhead | backbone GFLOP/s | % of ceiling |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| method | backbone | variant | precision | params | ms/img | vs fp32 | ms/MP | "
+        f"peak MiB | peak MiB {megapixel or '-'}² | GFLOP/img | scheme overhead | "
+        f"backbone GFLOP/s | % of ceiling |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["results"]:
+        precision = row.get("precision", "fp32")
+        own_ceiling = by_precision.get(precision, reference)
+        base = fp32_ms.get((row["method"], row["net"], row["variant"]))
+        speedup = f"{base / row['ms_per_image']:.2f}x" if base else "n/a"
         lines.append(
-            f"| {row['method']} | {row['net']} | {row['variant']} | {row['params']:,} | "
-            f"{row['ms_per_image']:.1f} | {_number(row['ms_per_megapixel'], '.0f')} | "
+            f"| {row['method']} | {row['net']} | {row['variant']} | {precision} | "
+            f"{row['params']:,} | {row['ms_per_image']:.1f} | {speedup} | "
+            f"{_number(row['ms_per_megapixel'], '.0f')} | "
             f"{_number(row['peak_mib'], '.0f')} | {_number(row['megapixel_peak_mib'], '.0f')} | "
             f"{row['gflop_per_image']:.1f} | {row['overhead']:.1%} | "
-            f"{row['backbone_gflops']:.0f} | {row['backbone_gflops'] / reference:.0%} |"
+            f"{row['backbone_gflops']:.0f} | {row['backbone_gflops'] / own_ceiling:.0%} |"
         )
     skipped = [row for row in report["results"] if row.get("megapixel_skipped")]
     if skipped:

@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from amsnet.config import PRECISIONS
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -120,6 +122,14 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--keep-allocator", action="store_true", help="do not tune glibc malloc")
     parser.add_argument(
+        "--precision",
+        nargs="+",
+        type=str.lower,
+        choices=PRECISIONS,
+        default=["fp32"],
+        help="backbone precisions, measured side by side (e.g. fp32 bf16; default fp32)",
+    )
+    parser.add_argument(
         "--refine-batch",
         type=int,
         help="R3 passes per backbone call for the E variants (default: what denoise chooses, "
@@ -148,6 +158,7 @@ def _run_speed(args: argparse.Namespace) -> int:
         megapixel_size=None if args.no_megapixel else args.megapixel_size,
         layout=args.layout,
         tune_allocator=not args.keep_allocator,
+        precisions=tuple(args.precision),
     )
 
     def save(report: dict) -> None:

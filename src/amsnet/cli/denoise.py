@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from amsnet.config import PRECISIONS
+
 log = logging.getLogger(__name__)
 
 SUFFIX_BY_FORMAT = {"png": ".png", "tif": ".tif", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
@@ -50,6 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="fine-tune the model self-supervised on the inputs for STEPS steps first",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        type=str.lower,
+        choices=PRECISIONS,
+        help="auto (bf16 where the CPU or GPU has it natively and it pays), fp32, bf16 or fp16",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seeds the masks (and the fit)")
     parser.add_argument("--tile", default="auto", help="tile size in pixels, auto, or 0 (none)")
     parser.add_argument("--overlap", type=int, default=64, help="pixels shared by tiles")
@@ -250,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
     from amsnet.data.io import read_integer_image, rgb_to_integer, write_image
     from amsnet.errors import AmsnetError, DataError
     from amsnet.inference import denoise_image, load_for_inference, plan_tiles
+    from amsnet.precision import backbone_dtype, precision_name
 
     check_arguments(args)
     # The folder itself; each result is checked in its turn (existing ones are skipped).
@@ -281,8 +291,8 @@ def run(args: argparse.Namespace) -> int:
         chosen = args.weights if args.weights is not None else (args.model or DEFAULT_MODEL)
         if args.weights is None:
             model_path(str(chosen))  # an unknown name lists the shipped models
-        method = load_for_inference(chosen, args.device)
-        print(f"model: {chosen}")
+        method = load_for_inference(chosen, args.device, args.precision)
+        print(f"model: {chosen} (backbone in {precision_name(backbone_dtype(method))})")
         source = f"amsnet denoise --adapt {args.adapt} ({chosen})"
     if refine:
         check_refinable(method)
@@ -438,6 +448,7 @@ def _zero_shot(files: list[tuple[Path, Path]], args: argparse.Namespace, bars: b
         steps=args.fit_steps,
         seed=args.seed,
         device=args.device,
+        precision=args.precision,
         progress=_step_bar(args.fit_steps, "fit", bars),
     )
 

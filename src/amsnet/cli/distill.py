@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from amsnet.config import PRECISIONS
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -57,6 +59,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing -o")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument(
+        "--precision",
+        default="auto",
+        type=str.lower,
+        choices=PRECISIONS,
+        help="teacher's and student's backbone: "
+        "auto (bf16 where the CPU or GPU has it natively and it pays), fp32, bf16 or fp16",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         metavar="KEY=VALUE",
@@ -98,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         net=args.net,
         preset=args.preset or None,
+        precision=args.precision,
         steps=args.steps,
         regions=args.regions,
         region_size=args.region_size,

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from amsnet.config import PRECISIONS
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from amsnet.evaluate import DATASETS
@@ -37,6 +39,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="mask / R3 seeds")
     parser.add_argument("--limit", type=int, help="evaluate at most this many images")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        type=str.lower,
+        choices=PRECISIONS,
+        help="auto (bf16 where the CPU or GPU has it natively and it pays), fp32, bf16 or fp16",
+    )
     parser.add_argument("--out", type=Path, help="folder for results.csv, results.json, images")
     parser.add_argument("--save-outputs", action="store_true", help="write denoised images")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
@@ -71,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     for out in folders.values():
         if out is not None:
             check_output_folder(out, written, overwrite=args.overwrite, flag="--out")
-    method = load_for_inference(args.weights, args.device)
+    method = load_for_inference(args.weights, args.device, args.precision)
     device = next(method.parameters()).device
     for sigma in sigmas:
         name = args.dataset if sigma is None else f"{args.dataset}-sigma{sigma:g}"

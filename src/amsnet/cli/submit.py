@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from amsnet.config import PRECISIONS
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -25,6 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--variant", choices=["B", "P", "E"], default="E", help="E = with R3")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        type=str.lower,
+        choices=PRECISIONS,
+        help="auto (bf16 where the CPU or GPU has it natively and it pays), fp32, bf16 or fp16",
+    )
     parser.add_argument(
         "--format", choices=["v5", "v7.3"], default="v5", help="MATLAB format of SubmitSrgb.mat"
     )
@@ -53,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         check_new_output(
             args.output, overwrite=args.overwrite, inputs=[args.weights, *benchmark_files]
         )
-    method = load_for_inference(args.weights, args.device)
+    method = load_for_inference(args.weights, args.device, args.precision)
     device = next(method.parameters()).device
     generator = torch.Generator(device=device).manual_seed(args.seed)
     refine = args.variant == "E"

@@ -10,6 +10,8 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from amsnet.config import PRECISIONS
+
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments ``train`` and ``finetune`` share."""
@@ -30,6 +32,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue the run in the run folder (state.pt)"
     )
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: train.device)")
+    parser.add_argument(
+        "--precision",
+        type=str.lower,
+        choices=PRECISIONS,
+        help="the backbone's: auto, fp32, bf16 or fp16 (default: train.precision)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -70,6 +78,8 @@ def run_training(args: argparse.Namespace, overrides: Sequence[str]) -> int:
     from amsnet.training.run_folder import RunFolder
     from amsnet.training.trainer import Trainer
 
+    if getattr(args, "precision", None):
+        overrides = [*overrides, f"train.precision={args.precision}"]
     config = load_config(args.config, overrides)
     if args.resume:
         run_dir = args.out or Path(config.experiment.output_dir) / config.experiment.name

@@ -36,6 +36,7 @@ from amsnet.ops.refine import (
     REFINE_PARTITION_STREAM,
     refine_streams,
 )
+from amsnet.precision import run_backbone
 
 
 class AMSNet(nn.Module):
@@ -71,6 +72,9 @@ class AMSNet(nn.Module):
         >>> method.denoise(noisy).shape
         torch.Size([1, 3, 37, 41])
     """
+
+    backbone_dtype: torch.dtype | None = None
+    """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
 
     def __init__(
         self,
@@ -167,7 +171,8 @@ class AMSNet(nn.Module):
             )
         inputs = self._hide(sub, self._visible(assignment))
         # One backbone call for all k branches: (k * N) images instead of a Python loop.
-        outputs = self.backbone(inputs).reshape(k, n, c, h, w)
+        outputs = run_backbone(self.backbone, inputs, self.backbone_dtype)
+        outputs = outputs.reshape(k, n, c, h, w)
         return crop(pd_up(self._stitch(outputs, assignment), factor), padding)
 
     # -- objectives -------------------------------------------------------------------------
@@ -201,7 +206,9 @@ class AMSNet(nn.Module):
         if self.settings.loss_branches == "first":
             visible = visible[:1]
         branches = visible.shape[0]
-        outputs = self.backbone(self._hide(sub, visible)).reshape(branches, n, c, h, w)
+        hidden = self._hide(sub, visible)
+        outputs = run_backbone(self.backbone, hidden, self.backbone_dtype)
+        outputs = outputs.reshape(branches, n, c, h, w)
         scored = ~visible
         if any(padding):
             scored = scored & self._inside(noisy, factor, padding)

@@ -25,6 +25,7 @@ from amsnet.ops.masks import PixelKey
 from amsnet.ops.padding import crop, pad, pad_to_multiple
 from amsnet.ops.pixel_shuffle import pd_mosaic_down, pd_mosaic_up
 from amsnet.ops.refine import random_replace_refine
+from amsnet.precision import run_backbone
 
 
 class APBSN(nn.Module):
@@ -47,6 +48,9 @@ class APBSN(nn.Module):
         >>> method.denoise(torch.rand(1, 3, 21, 30)).shape
         torch.Size([1, 3, 21, 30])
     """
+
+    backbone_dtype: torch.dtype | None = None
+    """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
 
     def __init__(
         self,
@@ -83,14 +87,18 @@ class APBSN(nn.Module):
         s = self.settings
         padded, padding = pad_to_multiple(noisy, factor, "reflect")
         mosaic = pd_mosaic_down(padded * s.value_scale, factor, s.pd_pad)
-        out = pd_mosaic_up(self.backbone(mosaic), factor, s.pd_pad)
+        out = pd_mosaic_up(
+            run_backbone(self.backbone, mosaic, self.backbone_dtype), factor, s.pd_pad
+        )
         return crop(out, padding) / s.value_scale
 
     def _full_resolution(self, batch: torch.Tensor) -> torch.Tensor:
         """R3's network call: no PD, reflect padding of ``pd_pad`` pixels, cropped back."""
         s = self.settings
         p = s.pd_pad
-        out = self.backbone(pad(batch * s.value_scale, (p, p, p, p), "reflect"))
+        out = run_backbone(
+            self.backbone, pad(batch * s.value_scale, (p, p, p, p), "reflect"), self.backbone_dtype
+        )
         return crop(out, (p, p, p, p)) / s.value_scale
 
     def training_loss(

@@ -23,6 +23,7 @@ from amsnet.errors import ConfigError, ShapeError
 from amsnet.losses import l1
 from amsnet.methods.base import constructor_arguments, eval_mode, LossOutput
 from amsnet.ops.checks import check_bchw
+from amsnet.precision import run_backbone
 
 
 class Distilled(nn.Module):
@@ -48,6 +49,9 @@ class Distilled(nn.Module):
     target_keyword: ClassVar[str] = "target"
     """The objective takes the paired image as ``target=`` (the trainer and the quick fit read
     this to know what the method needs)."""
+
+    backbone_dtype: torch.dtype | None = None
+    """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
 
     def __init__(
         self,
@@ -98,7 +102,7 @@ class Distilled(nn.Module):
             raise ShapeError(
                 f"target {tuple(target.shape)} and noisy {tuple(noisy.shape)} must have one shape"
             )
-        loss = l1(self.backbone(noisy), target)
+        loss = l1(run_backbone(self.backbone, noisy, self.backbone_dtype), target)
         return LossOutput(loss=loss, terms={"l1": loss.detach()})
 
     def denoise(
@@ -134,4 +138,4 @@ class Distilled(nn.Module):
                 "output in one pass; use variant B"
             )
         with torch.no_grad(), eval_mode(self.backbone):
-            return self.backbone(noisy)
+            return run_backbone(self.backbone, noisy, self.backbone_dtype)

@@ -19,6 +19,7 @@ from amsnet.errors import ConfigError, ShapeError
 from amsnet.losses import l1
 from amsnet.methods.base import eval_mode, LossOutput
 from amsnet.ops.checks import check_bchw
+from amsnet.precision import run_backbone
 
 
 class Supervised(nn.Module):
@@ -40,6 +41,9 @@ class Supervised(nn.Module):
     target_keyword: ClassVar[str] = "clean"
     """The objective takes the paired image as ``clean=`` (see
     :func:`amsnet.methods.base.target_keyword`)."""
+
+    backbone_dtype: torch.dtype | None = None
+    """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
@@ -83,7 +87,7 @@ class Supervised(nn.Module):
             raise ShapeError(
                 f"clean {tuple(clean.shape)} and noisy {tuple(noisy.shape)} must have one shape"
             )
-        loss = l1(self.backbone(noisy), clean)
+        loss = l1(run_backbone(self.backbone, noisy, self.backbone_dtype), clean)
         return LossOutput(loss=loss, terms={"l1": loss.detach()})
 
     def denoise(
@@ -121,4 +125,4 @@ class Supervised(nn.Module):
                 "network is evaluated without it: use variant B"
             )
         with torch.no_grad(), eval_mode(self.backbone):
-            return self.backbone(noisy)
+            return run_backbone(self.backbone, noisy, self.backbone_dtype)

@@ -10,6 +10,9 @@ A *backbone* (the paper's denoiser D_E) is an ordinary image-to-image ``nn.Modul
   that need no padding;
 * constructors take plain keyword arguments (full words), never config objects.
 
+``reduced_precision_pays`` (optional, default True) is False for a network that bfloat16 does
+not speed up on a CPU (:mod:`amsnet.precision` then keeps it in fp32 under ``auto``).
+
 ``blind_spot`` is True for networks whose output at a pixel provably ignores that pixel
 (DBSNl); AP-BSN needs one, AMSNet works with any backbone.
 """

@@ -6,6 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+REDUCED_PRECISION_MIN_WIDTH = 32
+"""Narrowest first-level width at which a layer-norm network (NAFNet, Restormer) runs faster
+in bfloat16 autocast than in fp32 on a CPU (measured: widths 8 and 12 slower or equal, 32 and
+48 faster; docs/precision.md). Narrower ones set ``reduced_precision_pays = False``."""
+
 
 class ChannelLayerNorm(nn.Module):
     """Layer normalisation over the channel dimension of a ``(B, C, H, W)`` tensor, per pixel.

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from amsnet.errors import ConfigError
-from amsnet.nets.layers import ChannelLayerNorm
+from amsnet.nets.layers import ChannelLayerNorm, REDUCED_PRECISION_MIN_WIDTH
 from amsnet.nets.registry import register_net
 from amsnet.ops.padding import crop, pad_to_multiple
 
@@ -176,6 +176,7 @@ class NAFNet(nn.Module):
 
     size_multiple: int = 16
     blind_spot: bool = False
+    reduced_precision_pays: bool = True
 
     def __init__(
         self,
@@ -201,6 +202,10 @@ class NAFNet(nn.Module):
                 f"width * dw_expand >= 2; got in_channels={in_channels}, width={width}, "
                 f"dw_expand={dw_expand}, ffn_expand={ffn_expand}"
             )
+        # Measured on a 2-core AMX CPU (docs/precision.md): bfloat16 autocast runs the paper
+        # width (32) 1.2x faster and the small width (8) 7% slower, its time being in layer
+        # norms, GELU and element-wise chains; amsnet.precision keeps narrow ones in fp32.
+        self.reduced_precision_pays = width >= REDUCED_PRECISION_MIN_WIDTH
         stage = partial(_stage, dw_expand=dw_expand, ffn_expand=ffn_expand, dropout=dropout)
         self.size_multiple = 2 ** len(encoder_blocks)
 

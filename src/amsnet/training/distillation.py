@@ -35,6 +35,7 @@ from amsnet.atomic import atomic_path
 from amsnet.config import TrainDataConfig
 from amsnet.data.io import as_rgb, from_integer, image_size, read_integer_image
 from amsnet.errors import DataError
+from amsnet.precision import backbone_dtype, precision_name
 from amsnet.training.datasets import ArrayImages
 
 log = logging.getLogger(__name__)
@@ -137,14 +138,15 @@ def teacher_regions(config: TrainDataConfig, *, seed: int, device: str = "auto")
             "its shorter side"
         )
     teacher_file = resolve_weights(config.teacher)
-    key = _cache_key(weights_sha256(teacher_file), config, seed, root, usable, sizes)
+    teacher = load_for_inference(teacher_file, device, config.teacher_precision)
+    precision = precision_name(backbone_dtype(teacher))
+    key = _cache_key(weights_sha256(teacher_file), config, precision, seed, root, usable, sizes)
     folder = Path(config.cache_dir) / f"teacher-{key}"
     regions = plan_regions(sizes, config.regions, config.region_size, seed)
     missing = [r for r in regions if not _region_file(folder, r.number).is_file()]
     if missing:
         folder.mkdir(parents=True, exist_ok=True)
         _write_manifest(folder, config, teacher_file, seed, root, usable)
-        teacher = load_for_inference(teacher_file, device)
         _compute(teacher, usable, missing, folder, config.teacher_variant == "E", seed)
     noisy, targets, names = [], [], []
     for region in regions:
@@ -223,6 +225,7 @@ def _region_seed(seed: int, number: int) -> int:
 def _cache_key(
     teacher_sha: str,
     config: TrainDataConfig,
+    precision: str,
     seed: int,
     root: Path,
     paths: list[Path],
@@ -232,6 +235,8 @@ def _cache_key(
         "teacher": teacher_sha,
         "variant": config.teacher_variant,
         "seed": seed,
+        # Older caches (all fp32) keep their key.
+        **({"precision": precision} if precision != "fp32" else {}),
         "region_size": config.region_size,
         "margin": MARGIN,
         "pool": [
@@ -315,6 +320,8 @@ def distillation_experiment(
     batch_size: int = 8,
     lr: float = 5e-4,
     teacher_variant: str = "E",
+    precision: str = "auto",
+    teacher_precision: str | None = None,
     init_from_teacher: bool | None = None,
     seed: int = 0,
     cache_dir: str | os.PathLike[str] = "runs/cache/distill",
@@ -323,6 +330,9 @@ def distillation_experiment(
 ) -> dict:
     """The experiment configuration (a dict for :func:`amsnet.config.validate`) that distils
     ``teacher`` into a one-pass ``net`` on the noisy images of ``data``.
+
+    ``precision`` is the student's while it trains and, unless ``teacher_precision`` is
+    given, the teacher's while it computes the targets (:mod:`amsnet.precision`).
 
     ``init_from_teacher`` starts the student from the teacher's backbone weights; ``None``
     does so when the student's network is the teacher's (then the student starts from a
@@ -353,6 +363,7 @@ def distillation_experiment(
         "root": root,
         "teacher": str(teacher),
         "teacher_variant": teacher_variant,
+        "teacher_precision": teacher_precision or precision,
         "regions": regions,
         "region_size": region_size,
         "crop_size": crop_size,
@@ -384,5 +395,6 @@ def distillation_experiment(
             "log_every": 100,
             "checkpoint_every": 250,
             "device": device,
+            "precision": precision,
         },
     }

@@ -67,6 +67,7 @@ from amsnet.config import ExperimentConfig, load_config
 from amsnet.errors import ConfigError, DataError
 from amsnet.evaluate import EvalPair
 from amsnet.methods.base import target_keyword
+from amsnet.precision import choose_precision, set_precision
 from amsnet.runtime import tune_cpu_allocator
 from amsnet.training.datasets import StepSampler
 from amsnet.training.distributed import (
@@ -245,19 +246,6 @@ class _DeviceStatistics:
         return {"skipped_steps": int(skipped), "bad_in_a_row": int(bad_in_a_row)}
 
 
-def _autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``train.amp`` on ``device`` (None: float32)."""
-    if device.type != "cuda":
-        if amp in ("bf16", "fp16"):
-            log.warning("train.amp %s needs CUDA; training in float32 on %s", amp, device.type)
-        return None
-    if amp == "off":
-        return None
-    if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
-
-
 def _grad_scaler(device: torch.device) -> Any:
     amp = getattr(torch, "amp", None)
     if amp is not None and hasattr(amp, "GradScaler"):
@@ -380,7 +368,12 @@ class Trainer:
         self.optimizer = build_optimizer(self.parameters, train.optimizer, device)
         self.fused = bool(getattr(self.optimizer, "_step_supports_amp_scaling", False))
         self.schedule = build_schedule(config)
-        self.autocast_dtype = _autocast_dtype(train.amp, device)
+        # Only the backbone runs in reduced precision (amsnet.precision.run_backbone): the
+        # masks, PD, the losses and the optimiser's weights stay float32.
+        self.autocast_dtype = choose_precision(
+            self.method, train.precision, device, flag="train.precision"
+        )
+        set_precision(self.method, self.autocast_dtype)
         self.scaler = _grad_scaler(device) if self.autocast_dtype == torch.float16 else None
         self.average = (
             WeightAverage(self.method, train.ema_decay) if train.ema_decay is not None else None
@@ -648,13 +641,7 @@ class Trainer:
         # Batch-norm statistics change in the forward pass; a skipped step must undo that too
         # (a NaN batch would otherwise poison them for good).
         buffers_before = [buffer.clone() for buffer in self.buffers]
-        autocast = (
-            torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
-            if self.autocast_dtype is not None
-            else contextlib.nullcontext()
-        )
-        with autocast:
-            loss, terms = self.objective(noisy, clean, self.mask_generator)
+        loss, terms = self.objective(noisy, clean, self.mask_generator)
         loss = loss.float()
         if self.scaler is not None:
             self.scaler.scale(loss).backward()

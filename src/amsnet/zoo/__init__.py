@@ -59,7 +59,7 @@ _register(
     ShippedModel(
         name="student-nafnet",
         file="student-nafnet.safetensors",
-        sha256="d81dc727b99a8b63abd3f233dad5601ede230cb394b6a999f09bd3d82098022b",
+        sha256="c4ab6c19455ff2720882a5842e32526b8d1964847f2e7184b81163f6b4f806a5",
         role="student",
         summary="one-pass NAFNet (small) distilled from amsnet-nafnet-p's P-E output; the default",
         config="configs/zoo/nafnet-student.yaml",
@@ -69,7 +69,7 @@ _register(
     ShippedModel(
         name="amsnet-nafnet-p",
         file="amsnet-nafnet-p.safetensors",
-        sha256="5427cf902f4715c4e1e821370d6981d57d591f1e515bc255fd0a5cff4ca013d9",
+        sha256="e52bb9a20b51236d6679ebd8a62347dc1fbc73178132c9905f8d415b78d16793",
         role="teacher",
         summary="AMSNet-P around NAFNet (small), the student's teacher; variant E adds R3",
         config="configs/zoo/nafnet-teacher-p.yaml",
