@@ -17,8 +17,9 @@ bookkeeping, the losses and the output stay float32 (:func:`run_backbone` hands 
 An explicit ``bf16`` or ``fp16`` is honoured (with a warning where it is emulated).
 
 Measured on the project's 2-core Xeon with AMX (``benchmarks/bench_precision.py``): AMSNet B
-at 256x256 runs 3.3x (UNet), 4.5x (DnCNN), 3.6x (DeamNet), 1.6x (Restormer) faster in
-bfloat16 with channels-last weights; see ``docs/precision.md`` for every figure.
+at 256x256 runs 3.2x (UNet), 3.4x (DnCNN), 3.5x (DeamNet), 1.6x (Restormer), 1.4x (NAFNet)
+and AP-BSN 4.1x (DBSNl) faster in bfloat16 with channels-last weights, paper presets; see
+``docs/precision.md`` for every figure.
 """
 
 from __future__ import annotations
