@@ -25,7 +25,7 @@ from amsnet.errors import ConfigError, ShapeError
 from amsnet.inference import denoise_image, load_for_inference, plan_tiles
 from amsnet.methods import AMSNet
 from amsnet.nets import create_net
-from amsnet.precision import check_precision, choose_precision, set_precision
+from amsnet.precision import apply_precision, check_precision
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 from amsnet.training.fit import fit_images
 
@@ -108,7 +108,7 @@ def fit(
     torch.manual_seed(seed)
     method = AMSNet(create_net(backbone, preset=preset), **{**ZERO_SHOT_SETTINGS, **settings})
     method = method.to(target)
-    set_precision(method, choose_precision(method, precision, target, flag="precision"))
+    apply_precision(method, precision, target, flag="precision")
     if steps is None and seconds is None:
         steps = ZERO_SHOT_STEPS
     crop, fitted = _fitting_set(method, noisy)
@@ -123,7 +123,7 @@ def fit(
         lr=ZERO_SHOT_LR,
         progress=progress,
     )
-    return prepare_for_inference(method, target, precision=precision)
+    return prepare_for_inference(method, target, precision=None)  # chosen above
 
 
 def denoise(
@@ -180,7 +180,7 @@ def denoise(
         method = weights.eval()
         if precision is not None:
             where = next(method.parameters()).device
-            set_precision(method, choose_precision(method, precision, where, flag="precision"))
+            apply_precision(method, precision, where, flag="precision")
     else:
         from amsnet.zoo import DEFAULT_MODEL
 

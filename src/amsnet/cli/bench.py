@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from amsnet.config import PRECISIONS
+from amsnet.cli.options import add_precision_argument
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -121,12 +121,10 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
         help="memory format of the weights (default: channels_last, what inference uses)",
     )
     parser.add_argument("--keep-allocator", action="store_true", help="do not tune glibc malloc")
-    parser.add_argument(
-        "--precision",
-        nargs="+",
-        type=str.lower,
-        choices=PRECISIONS,
+    add_precision_argument(
+        parser,
         default=["fp32"],
+        many=True,
         help="backbone precisions, measured side by side (e.g. fp32 bf16; default fp32)",
     )
     parser.add_argument(

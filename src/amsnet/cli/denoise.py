@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from amsnet.config import PRECISIONS
+from amsnet.cli.options import add_precision_argument
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="fine-tune the model self-supervised on the inputs for STEPS steps first",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        type=str.lower,
-        choices=PRECISIONS,
-        help="auto (bf16 where the CPU or GPU has it natively and it pays), fp32, bf16 or fp16",
-    )
+    add_precision_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seeds the masks (and the fit)")
     parser.add_argument("--tile", default="auto", help="tile size in pixels, auto, or 0 (none)")
     parser.add_argument("--overlap", type=int, default=64, help="pixels shared by tiles")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from amsnet.config import PRECISIONS
+from amsnet.cli.options import add_precision_argument, PRECISION_HELP
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,13 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing -o")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        type=str.lower,
-        choices=PRECISIONS,
-        help="teacher's and student's backbone: "
-        "auto (bf16 where the CPU or GPU has it natively and it pays), fp32, bf16 or fp16",
+    add_precision_argument(
+        parser, help=f"the teacher's and the student's backbone: {PRECISION_HELP}"
     )
     parser.add_argument(
         "--set",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from amsnet.config import PRECISIONS
+from amsnet.cli.options import add_precision_argument
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,13 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="mask / R3 seeds")
     parser.add_argument("--limit", type=int, help="evaluate at most this many images")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        type=str.lower,
-        choices=PRECISIONS,
-        help="auto (bf16 where the CPU or GPU has it natively and it pays), fp32, bf16 or fp16",
-    )
+    add_precision_argument(parser)
     parser.add_argument("--out", type=Path, help="folder for results.csv, results.json, images")
     parser.add_argument("--save-outputs", action="store_true", help="write denoised images")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")

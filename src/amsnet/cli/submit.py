@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from amsnet.config import PRECISIONS
+from amsnet.cli.options import add_precision_argument
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,13 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--variant", choices=["B", "P", "E"], default="E", help="E = with R3")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        type=str.lower,
-        choices=PRECISIONS,
-        help="auto (bf16 where the CPU or GPU has it natively and it pays), fp32, bf16 or fp16",
-    )
+    add_precision_argument(parser)
     parser.add_argument(
         "--format", choices=["v5", "v7.3"], default="v5", help="MATLAB format of SubmitSrgb.mat"
     )

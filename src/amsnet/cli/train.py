@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from amsnet.config import PRECISIONS
+from amsnet.cli.options import add_precision_argument
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,10 +32,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue the run in the run folder (state.pt)"
     )
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: train.device)")
-    parser.add_argument(
-        "--precision",
-        type=str.lower,
-        choices=PRECISIONS,
+    add_precision_argument(
+        parser,
+        default=None,
         help="the backbone's: auto, fp32, bf16 or fp16 (default: train.precision)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -67,7 +67,7 @@ from amsnet.config import ExperimentConfig, load_config
 from amsnet.errors import ConfigError, DataError
 from amsnet.evaluate import EvalPair
 from amsnet.methods.base import target_keyword
-from amsnet.precision import choose_precision, set_precision
+from amsnet.precision import apply_precision
 from amsnet.runtime import tune_cpu_allocator
 from amsnet.training.datasets import StepSampler
 from amsnet.training.distributed import (
@@ -370,10 +370,9 @@ class Trainer:
         self.schedule = build_schedule(config)
         # Only the backbone runs in reduced precision (amsnet.precision.run_backbone): the
         # masks, PD, the losses and the optimiser's weights stay float32.
-        self.autocast_dtype = choose_precision(
+        self.autocast_dtype = apply_precision(
             self.method, train.precision, device, flag="train.precision"
         )
-        set_precision(self.method, self.autocast_dtype)
         self.scaler = _grad_scaler(device) if self.autocast_dtype == torch.float16 else None
         self.average = (
             WeightAverage(self.method, train.ema_decay) if train.ema_decay is not None else None
