@@ -19,6 +19,7 @@ from amsnet.cli import (
     info,
     models,
     nets,
+    serve,
     submit,
     train,
 )
@@ -26,6 +27,7 @@ from amsnet.errors import AmsnetError
 
 COMMANDS = (
     denoise,
+    serve,
     models,
     demo,
     nets,

@@ -250,9 +250,9 @@ def run(args: argparse.Namespace) -> int:
     from amsnet.api import check_refinable
     from amsnet.atomic import check_new_output, check_output_folder
     from amsnet.checkpoint import save_pretrained
-    from amsnet.data.io import read_integer_image, rgb_to_integer, write_image
+    from amsnet.denoise_files import FileDenoiser
     from amsnet.errors import AmsnetError, DataError
-    from amsnet.inference import denoise_image, load_for_inference, plan_tiles
+    from amsnet.inference import load_for_inference
     from amsnet.precision import backbone_dtype, precision_name
 
     check_arguments(args)
@@ -295,7 +295,17 @@ def run(args: argparse.Namespace) -> int:
     if args.save_weights:
         save_pretrained(method, args.save_weights, source=source)
         print(f"saved the fitted model to {args.save_weights}")
-    cost: float | None = None
+    files_denoiser = FileDenoiser(
+        method,
+        refine=refine,
+        seed=args.seed,
+        tile=tile,
+        overlap=args.overlap,
+        memory_budget=budget,
+        bit_depth=args.bit_depth,
+        quality=args.quality,
+        overwrite=args.overwrite,
+    )
     failed: list[tuple[Path, str]] = []
     done = skipped = 0
     start = time.perf_counter()
@@ -309,40 +319,9 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
             continue
         try:
-            image = read_integer_image(source)
-            height, width = image.array.shape[:2]
-            if tile == "auto" and cost is None:
-                plan = plan_tiles(method, height, width, refine=refine, memory_budget=budget)
-                cost = plan.bytes_per_pixel
-            else:
-                plan = plan_tiles(
-                    method,
-                    height,
-                    width,
-                    refine=refine,
-                    tile=tile,
-                    overlap=args.overlap,
-                    memory_budget=budget,
-                    bytes_per_pixel=cost,
-                )
-            progress = _tile_bar(label, bars)
-            rgb = denoise_image(
-                method, image.array, refine=refine, seed=args.seed, plan=plan, progress=progress
-            )
-            depth = args.bit_depth or image.bit_depth
-            values = rgb_to_integer(rgb, image.array.shape[2], depth)
-            del rgb
-            write_image(
-                target,
-                values,
-                alpha=_alpha(image.alpha, depth),
-                icc_profile=image.icc_profile,
-                exif=image.exif,
-                quality=args.quality,
-                overwrite=args.overwrite,
-            )
-            tiles = "whole" if plan.tile is None else f"{plan.tile} px tiles"
-            print(f"{label} -> {target} ({width}x{height}, {tiles})")
+            result = files_denoiser.denoise_file(source, target, progress=_tile_bar(label, bars))
+            tiles = "whole" if result.tile is None else f"{result.tile} px tiles"
+            print(f"{label} -> {target} ({result.width}x{result.height}, {tiles})")
             done += 1
         except (AmsnetError, OSError) as error:
             failed.append((source, str(error)))
@@ -369,19 +348,6 @@ def _tile_setting(value: str, overlap: int) -> int | str | None:
     if size < 0 or (size and size <= overlap):
         raise ConfigError(f"--tile {size} must be 0 (no tiles) or larger than --overlap {overlap}")
     return size or None
-
-
-def _alpha(alpha, bit_depth: int):
-    """The alpha plane at the output's bit depth (it is carried, never denoised)."""
-    import numpy as np
-
-    if alpha is None:
-        return None
-    if bit_depth == 8 and alpha.dtype == np.uint16:
-        return ((alpha.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    if bit_depth == 16 and alpha.dtype == np.uint8:
-        return alpha.astype(np.uint16) * 257
-    return alpha
 
 
 def _tile_bar(label: str, enabled: bool):

@@ -1,0 +1,197 @@
+"""``amsnet serve``: the JSON API through Starlette's test client, and the page in a real
+browser (Debian's headless Chromium driven by Playwright), both against ``amsnet denoise``."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from amsnet.checkpoint import save_pretrained
+from amsnet.cli import main
+from amsnet.data.io import read_integer_image, write_image
+from amsnet.methods import AMSNet
+from amsnet.nets import create_net
+from amsnet.serve import JobQueue, ModelChoice, ServeLimits
+from tests.nets_tiny import TINY
+
+pytest.importorskip("starlette", reason="amsnet[serve] is not installed")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def weights(tmp_path):
+    method = AMSNet(create_net("dncnn", preset=None, **TINY["dncnn"]))
+    return save_pretrained(method, tmp_path / "tiny.safetensors")
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(3)
+    path = tmp_path / "in" / "holiday photo.png"
+    write_image(path, rng.integers(0, 65535, (40, 52, 3), dtype=np.uint16))
+    return path
+
+
+def _queue(weights, tmp_path, **limits) -> JobQueue:
+    model = ModelChoice("tiny", str(weights), refinable=True, summary="tiny AMSNet")
+    folder = tmp_path / "serve"
+    folder.mkdir()
+    return JobQueue([model], limits=ServeLimits(**limits), device="cpu", folder=folder)
+
+
+def _cli_result(weights, photo, tmp_path, variant: str) -> np.ndarray:
+    out = tmp_path / f"cli-{variant}"
+    args = ["denoise", str(photo), "-o", str(out), "--weights", str(weights), "--device", "cpu"]
+    assert main([*args, "--variant", variant, "--quiet"]) == 0
+    return read_integer_image(out / photo.name).array
+
+
+def _wait(client, job_id: str) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/jobs/{job_id}").json()
+        if state["state"] in ("done", "failed"):
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_the_api_denoises_like_the_cli_and_keeps_nothing_but_the_result(weights, photo, tmp_path):
+    from starlette.testclient import TestClient
+
+    from amsnet.serve.app import create_app
+
+    jobs = _queue(weights, tmp_path)
+    with TestClient(create_app(jobs)) as client:
+        assert client.get("/").text.startswith("<!doctype html>")
+        assert client.get("/api/models").json() == [
+            {"name": "tiny", "refinable": True, "summary": "tiny AMSNet"}
+        ]
+        reply = client.post(
+            "/api/jobs",
+            params={"name": photo.name, "model": "tiny", "variant": "E"},
+            content=photo.read_bytes(),
+        )
+        assert reply.status_code == 202
+        state = _wait(client, reply.json()["id"])
+        assert state["state"] == "done", state["error"]
+        assert (state["width"], state["height"]) == (52, 40)
+        assert set(state["report"]) and state["summary"]
+        download = client.get(f"/api/jobs/{state['id']}/result")
+        assert download.status_code == 200
+        assert 'filename="holiday_photo-denoised.png"' in download.headers["content-disposition"]
+        served = tmp_path / "served.png"
+        served.write_bytes(download.content)
+        result = read_integer_image(served).array
+        assert result.dtype == np.uint16  # 16 bits in, 16 bits out
+        assert np.array_equal(result, _cli_result(weights, photo, tmp_path, "E"))
+        for which in ("noisy", "denoised"):
+            preview = client.get(f"/api/jobs/{state['id']}/{which}.png")
+            assert preview.status_code == 200 and preview.content[:4] == b"\x89PNG"
+        # The upload is gone; only the result and its previews remain, inside the folder.
+        names = sorted(p.name for p in jobs.folder.iterdir())
+        job = state["id"]
+        assert names == [
+            f"{job}-preview-denoised.png",
+            f"{job}-preview-noisy.png",
+            f"{job}-result.png",
+        ]
+
+
+def test_bad_uploads_are_refused_with_a_reason(weights, photo, tmp_path):
+    from starlette.testclient import TestClient
+
+    from amsnet.serve.app import create_app
+
+    jobs = _queue(weights, tmp_path, max_upload_bytes=4000, max_pixels=1000)
+    with TestClient(create_app(jobs)) as client:
+
+        def post(name, body, **params):
+            return client.post("/api/jobs", params={"name": name, **params}, content=body)
+
+        reply = post("notes.txt", b"hello")
+        assert reply.status_code == 415 and "not a photo format" in reply.json()["error"]
+        reply = post("big.png", photo.read_bytes())
+        assert reply.status_code == 413 and "MiB" in reply.json()["error"]
+        small = tmp_path / "small.png"
+        write_image(small, torch.rand(3, 40, 30))  # 1200 pixels > 1000
+        reply = post("small.png", small.read_bytes())
+        assert reply.status_code == 413 and "megapixels" in reply.json()["error"]
+        reply = post("broken.jpg", b"\xff\xd8 not really a jpeg")
+        assert reply.status_code == 415 and "'broken.jpg'" in reply.json()["error"]
+        assert str(jobs.folder) not in reply.json()["error"]
+        reply = post("a.png", b"x", model="nope")
+        assert reply.status_code == 400 and "unknown model" in reply.json()["error"]
+        reply = post("a.png", b"", variant="X")
+        assert reply.status_code == 400
+        reply = post("a.png", b"")
+        assert reply.status_code == 400 and "empty" in reply.json()["error"]
+        assert client.get("/api/jobs/0123456789abcdef").status_code == 404
+        assert client.get("/api/jobs/../../etc/passwd").status_code == 404
+        assert client.get("/api/jobs/0123456789abcdef/result").status_code == 404
+    assert list(jobs.folder.iterdir()) == []  # nothing refused was kept
+
+
+def test_variant_e_is_refused_for_a_one_pass_model(tmp_path):
+    model = ModelChoice("student", "student-nafnet", refinable=False)
+    jobs = JobQueue([model], device="cpu")
+    try:
+        with pytest.raises(Exception, match="variant E"):
+            jobs.new_job("a.png", "student", "E", 10)
+    finally:
+        jobs.close()
+    assert not jobs.folder.exists()  # its own temporary folder is removed
+
+
+def test_serve_refuses_a_bad_weights_file_before_listening(tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    assert main(["serve", "--weights", str(bad), "--port", "0"]) != 0
+    assert "bad.safetensors" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+def test_the_page_in_a_real_browser(weights, photo, tmp_path):
+    """Upload through the page's file picker, wait, download: the same pixels as the CLI."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from amsnet.serve import LocalServer
+
+    server = LocalServer(_queue(weights, tmp_path), port=0)
+    address = server.start()
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+            page = browser.new_page(accept_downloads=True)
+            page.goto(address)
+            page.wait_for_selector("#model option", state="attached")
+            page.select_option("#variant", "B")
+            page.set_input_files("#files", str(photo))
+            page.wait_for_selector(".job.done a.download", timeout=60_000)
+            assert page.locator(".job.done table.report tr").count() > 0
+            assert page.locator(".job.done img.after").evaluate("i => i.naturalWidth") == 52
+            with page.expect_download() as info:
+                page.click(".job.done a.download")
+            download = info.value
+            assert download.suggested_filename == "holiday_photo-denoised.png"
+            saved = tmp_path / "from-browser.png"
+            download.save_as(saved)
+            browser.close()
+    finally:
+        server.stop()
+    assert np.array_equal(
+        read_integer_image(saved).array, _cli_result(weights, photo, tmp_path, "B")
+    )
