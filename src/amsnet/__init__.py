@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, TYPE_CHECKING
 
-__version__ = "0.1.0"
+from amsnet.version import __version__
 
 _EXPORTS = {
     "Supervised": "amsnet.methods",

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from amsnet import __version__
+from amsnet.version import __version__
 from amsnet.atomic import atomic_path
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.metrics import psnr, ssim

@@ -102,6 +102,31 @@ def test_the_api_denoises_like_the_cli_and_keeps_nothing_but_the_result(weights,
         ]
 
 
+def test_a_jpeg_comes_back_a_jpeg_with_its_exif_and_icc_profile(weights, tmp_path):
+    from PIL import Image as PILImage
+    from starlette.testclient import TestClient
+
+    from amsnet.data.io import read_image
+    from amsnet.serve.app import create_app
+
+    exif = PILImage.Exif()
+    exif[0x010F] = "TestCam"  # Make
+    photo = tmp_path / "camera.jpg"
+    pixels = np.random.default_rng(1).integers(0, 255, (48, 40, 3), dtype=np.uint8)
+    PILImage.fromarray(pixels).save(photo, icc_profile=b"icc" * 50, exif=exif.tobytes())
+    with TestClient(create_app(_queue(weights, tmp_path))) as client:
+        reply = client.post("/api/jobs", params={"name": photo.name}, content=photo.read_bytes())
+        state = _wait(client, reply.json()["id"])
+        assert state["state"] == "done", state["error"]
+        served = tmp_path / "served.jpg"
+        served.write_bytes(client.get(f"/api/jobs/{state['id']}/result").content)
+    result = read_image(served)
+    assert result.format == "JPEG" and result.icc_profile == b"icc" * 50
+    kept = PILImage.Exif()
+    kept.load(result.exif)
+    assert kept[0x010F] == "TestCam"
+
+
 def test_bad_uploads_are_refused_with_a_reason(weights, photo, tmp_path):
     from starlette.testclient import TestClient
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from amsnet import __version__
+from amsnet.version import __version__
 from amsnet.cli import (
     bench,
     convert,

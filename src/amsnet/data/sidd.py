@@ -372,7 +372,7 @@ def _submission_blocks(blocks: Any, strict: bool) -> np.ndarray:
 
 def _optional_data(optional_data: Mapping[str, Any] | None) -> dict[str, str | float]:
     if optional_data is None:
-        from amsnet import __version__
+        from amsnet.version import __version__
 
         return {"Software": f"amsnet {__version__}"}
     if not optional_data:

@@ -376,10 +376,10 @@ def write_preview(values: np.ndarray, path: Path) -> None:
 
 def quality_report(noisy: np.ndarray, denoised: np.ndarray, method: Any):
     """The no-reference report (:mod:`amsnet.no_reference`) of one result."""
-    from amsnet import no_reference
+    from amsnet.no_reference import assess
 
     factor = int(getattr(method.settings, "pd_factor_eval", 2))
-    return no_reference.assess(noisy, denoised, pd_factor=factor)
+    return assess(noisy, denoised, pd_factor=factor)
 
 
 def offered_models(model: str | None = None, weights: str | None = None) -> list[ModelChoice]:

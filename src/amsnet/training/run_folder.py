@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from amsnet import __version__
+from amsnet.version import __version__
 from amsnet.atomic import atomic_path
 from amsnet.config import dump_config, ExperimentConfig
 from amsnet.errors import ConfigError
