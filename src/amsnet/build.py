@@ -16,7 +16,7 @@ from amsnet.nets import create_net
 
 if TYPE_CHECKING:  # pragma: no cover
     from amsnet.config import ExperimentConfig, TrainDataConfig
-    from amsnet.training.datasets import TrainingCrops
+    from amsnet.data.training_crops import TrainingCrops
     from amsnet.training.schedule import LearningRateSchedule
 
 log = logging.getLogger(__name__)

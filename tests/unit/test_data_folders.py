@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import amsnet.data.cache as cache
-import amsnet.data.folders as folders
+import amsnet.data.sources as sources
 from amsnet.data.cache import DecodedImageCache
 from amsnet.data.crops import item_generator
 from amsnet.data.folders import list_images, NoisyFolder
@@ -22,13 +22,13 @@ from tests.unit.imagefiles import coordinates_image, noise, save
 
 def count_decodes(monkeypatch):
     calls = []
-    original = folders.read_array
+    original = sources.read_array
 
     def counting(path):
         calls.append(path)
         return original(path)
 
-    monkeypatch.setattr(folders, "read_array", counting)
+    monkeypatch.setattr(sources, "read_array", counting)
     monkeypatch.setattr(cache, "read_array", counting)
     return calls
 

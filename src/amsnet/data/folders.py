@@ -1,32 +1,10 @@
 """Folders of images as training data: image listing and unpaired noisy crops.
 
 :func:`list_images` lists the images of a folder. :class:`NoisyFolder` feeds self-supervised
-training. Every item is one random crop of one random image of the folder:
-
-* The image is drawn with probability proportional to its area (``sampling="area"``, the
-  default), so every pixel of the collection is about equally likely to be trained on whatever
-  the image sizes; this is also what the official AMSNet pipeline amounts to, since it cuts
-  every image into equal 512x512 tiles first. ``sampling="uniform"`` draws every image equally
-  often instead.
-* Item ``i`` of epoch ``e`` draws from a fresh generator seeded with ``(seed, e, i)``
-  (:func:`amsnet.data.crops.item_generator`), so a crop does not depend on the number of
-  DataLoader workers or on which worker makes it, and resuming at step ``N`` gives the same
-  crops as the uninterrupted run. Call :meth:`NoisyFolder.set_epoch` before iterating over each
-  epoch; indices past ``len(dataset)`` continue into the following epochs, so a sampler of
-  global step indices works as well. (Workers kept with ``persistent_workers=True`` do not see
-  ``set_epoch``: use global indices there.)
-* An image smaller than the crop is reflect-padded at the bottom and right (the same side as
-  :func:`amsnet.ops.pad_to_multiple`), the crop then starts at 0 along that side.
-* Augmentation: horizontal and vertical flips (on by default, as in the official AMSNet
-  configs) and quarter turns (off by default: the official configs do not rotate, and real
-  noise is slightly more correlated along rows than along columns). Each is switchable.
-* Grayscale images are repeated to three channels; alpha is ignored.
-
-Decoding a photo costs far more than cutting a crop from it, so decoded images are kept in
-memory (integer pixels, per process, least recently used first out) up to
-``memory_cache_bytes``. Folders too large for that can be decoded once into a memory-mapped
-file (``cache_dir``, :class:`amsnet.data.cache.DecodedImageCache`), which the OS pages in crop
-by crop; see ``benchmarks/bench_data_pipeline.py`` for the figures.
+training: it is :class:`amsnet.data.training_crops.TrainingCrops` (whose docstring gives the
+sampling, seeding, padding and augmentation rules) over the folder's files
+(:class:`amsnet.data.sources.FileImages`: decoded images kept in memory up to
+``memory_cache_bytes``, or decoded once into a memory-mapped file with ``cache_dir``).
 
 Noisy/clean pairs for evaluation are in :mod:`amsnet.data.pairs`.
 """
@@ -38,23 +16,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch.utils.data import Dataset
-
-from amsnet.data.cache import DecodedImageCache, RecentImages
-from amsnet.data.crops import (
-    check_epoch,
-    check_positive,
-    check_seed,
-    crop_array,
-    item_generator,
-    random_crop_origin,
-)
-from amsnet.data.io import as_rgb, from_integer, image_area, is_image_file, read_array
-from amsnet.errors import ConfigError, DataError
-
-SAMPLING_MODES: tuple[str, ...] = ("area", "uniform")
+from amsnet.data.io import is_image_file
+from amsnet.data.sources import FileImages
+from amsnet.data.training_crops import check_crop_settings, TrainingCrops
+from amsnet.errors import DataError
 
 
 def list_images(
@@ -110,10 +75,8 @@ def list_images(
     return [path for _, path in sorted(found)]
 
 
-class NoisyFolder(Dataset):
+class NoisyFolder(TrainingCrops):
     """Random crops of the noisy images of a folder, for self-supervised training.
-
-    See the module docstring for the sampling, seeding, padding and caching rules.
 
     Args:
         root: folder of noisy images (no clean images needed).
@@ -129,7 +92,7 @@ class NoisyFolder(Dataset):
         recursive: also use images in sub-folders.
         memory_cache_bytes: budget of decoded pixels kept in memory per process (0 disables).
         cache_dir: if given, decode every image once into a memory-mapped file there (see
-            :class:`DecodedImageCache`) instead of the in-memory cache.
+            :class:`amsnet.data.cache.DecodedImageCache`) instead of the in-memory cache.
 
     Items: float32 tensors ``(3, crop_size, crop_size)`` in ``[0, 1]``.
 
@@ -155,75 +118,34 @@ class NoisyFolder(Dataset):
         memory_cache_bytes: int = 2 << 30,
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        check_positive("crop_size", crop_size)
-        check_positive("pd_factor", pd_factor)
-        check_positive("crops_per_epoch", crops_per_epoch)
-        check_seed(seed)
-        if crop_size % pd_factor:
-            lower = crop_size - crop_size % pd_factor
-            raise ConfigError(
-                f"crop_size {crop_size} is not a multiple of the pixel-shuffle factor "
-                f"{pd_factor}; use {lower or pd_factor} or {lower + pd_factor}"
-            )
-        if sampling not in SAMPLING_MODES:
-            raise ConfigError(f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
-        if isinstance(memory_cache_bytes, bool) or not isinstance(memory_cache_bytes, int):
-            raise ConfigError(f"memory_cache_bytes must be an integer, got {memory_cache_bytes!r}")
-        if memory_cache_bytes < 0:
-            raise ConfigError(f"memory_cache_bytes must be >= 0, got {memory_cache_bytes}")
+        # The settings first: a bad one must not wait for a folder's listing or cache build.
+        check_crop_settings(crop_size, pd_factor, crops_per_epoch, seed, sampling)
         self.root = Path(root)
         self.paths = list_images(self.root, recursive=recursive)
-        self.crop_size = crop_size
-        self.pd_factor = pd_factor
-        self.crops_per_epoch = crops_per_epoch
-        self.seed = seed
-        self.horizontal_flip = horizontal_flip
-        self.vertical_flip = vertical_flip
-        self.rotate = rotate
-        self.sampling = sampling
-        self.memory_cache_bytes = memory_cache_bytes
-        self.epoch = 0
-        self.decoded_cache: DecodedImageCache | None = None
-        if cache_dir is not None:
-            self.decoded_cache = DecodedImageCache.open_or_build(self.root, self.paths, cache_dir)
-            areas = self.decoded_cache.areas()
-        else:
-            areas = [image_area(path) for path in self.paths] if sampling == "area" else []
-        weights = areas if sampling == "area" else [1] * len(self.paths)
-        self._weights = torch.tensor(weights, dtype=torch.float64)
-        self._memory = RecentImages(memory_cache_bytes)
+        images = FileImages(
+            self.paths, self.root, cache_dir=cache_dir, memory_cache_bytes=memory_cache_bytes
+        )
+        super().__init__(
+            images,
+            crop_size=crop_size,
+            pd_factor=pd_factor,
+            crops_per_epoch=crops_per_epoch,
+            seed=seed,
+            horizontal_flip=horizontal_flip,
+            vertical_flip=vertical_flip,
+            rotate=rotate,
+            sampling=sampling,
+        )
 
-    def __len__(self) -> int:
-        return self.crops_per_epoch
+    @property
+    def decoded_cache(self):
+        """The memory-mapped cache of the decoded images, or ``None``."""
+        return self.noisy.decoded_cache
 
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose crops the next items are (call before each epoch)."""
-        check_epoch(epoch)
-        self.epoch = epoch
+    @property
+    def memory_cache_bytes(self) -> int:
+        return self.noisy.memory_cache_bytes
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        if index < 0:
-            raise IndexError(f"NoisyFolder index must be >= 0, got {index}")
-        epoch = self.epoch + index // self.crops_per_epoch
-        generator = item_generator(self.seed, epoch, index % self.crops_per_epoch)
-        number = int(torch.multinomial(self._weights, 1, generator=generator))
-        source = self._source(number)
-        top, left = random_crop_origin(source.shape[0], source.shape[1], self.crop_size, generator)
-        crop = crop_array(source, top, left, self.crop_size)
-        # Every item draws all augmentations, used or not, so switching one off does not
-        # change the others.
-        flips = torch.rand(2, generator=generator) < 0.5
-        turns = int(torch.randint(0, 4, (1,), generator=generator))
-        if self.horizontal_flip and flips[0]:
-            crop = crop[:, ::-1]
-        if self.vertical_flip and flips[1]:
-            crop = crop[::-1]
-        if self.rotate and turns:
-            crop = np.rot90(crop, k=turns)
-        return as_rgb(from_integer(crop))
-
-    def _source(self, number: int) -> np.ndarray:
-        """``(H, W, C)`` integer pixels of image ``number`` (from a cache when possible)."""
-        if self.decoded_cache is not None:
-            return self.decoded_cache.image(number)
-        return self._memory.get(number, lambda: read_array(self.paths[number]))
+    @property
+    def _memory(self):
+        return self.noisy._memory

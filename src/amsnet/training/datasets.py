@@ -1,14 +1,9 @@
 """Training crops from every kind of ``data.train`` source, and the sampler that feeds them.
 
-:class:`TrainingCrops` cuts random square crops out of a list of images, or out of aligned
-noisy/clean pairs (same position, same flips and turns in both). It follows
-:class:`amsnet.data.folders.NoisyFolder`'s rules exactly (the test suite checks that both give
-the same crops of a folder): the image is drawn by area (or uniformly), item ``i`` draws from
-a generator seeded with ``(seed, i // crops_per_epoch, i % crops_per_epoch)``, images smaller
-than the crop are reflect-padded, flips and quarter turns are drawn for every item whether used
-or not. Unlike ``NoisyFolder`` it takes explicit lists of files, which SIDD Medium needs (its
+The crops themselves are :class:`amsnet.data.training_crops.TrainingCrops` over an image
+source (:mod:`amsnet.data.sources`): explicit lists of files, which SIDD Medium needs (its
 scene folders hold the noisy image next to its ground truth) and pairs need, or images held in
-memory (synthetic camera noise, made once per photo).
+memory (synthetic camera noise, made once per photo; a teacher's outputs).
 
 :class:`StepSampler` gives step ``s`` of process ``rank`` the global crop indices
 ``(s * world_size + rank) * batch_size + j``, ``j < batch_size``: the crops of a step do not
@@ -24,27 +19,27 @@ Self-supervised methods get noisy crops only: clean images are not even read for
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Sampler
 
 from amsnet.config import SKIMAGE_SOURCE, TrainDataConfig
-from amsnet.data.cache import DecodedImageCache, RecentImages
-from amsnet.data.crops import (
-    check_epoch,
-    check_positive,
-    check_seed,
-    crop_array,
-    item_generator,
-    random_crop_origin,
-)
-from amsnet.data.io import as_rgb, from_integer, image_area, read_array
+from amsnet.data.io import as_rgb, from_integer
+from amsnet.data.sources import ArrayImages, FileImages, ImageSource
+from amsnet.data.training_crops import TrainingCrops
 from amsnet.errors import ConfigError, DataError
+
+__all__ = [
+    "ArrayImages",
+    "FileImages",
+    "ImageSource",
+    "StepSampler",
+    "TrainingCrops",
+    "build_train_dataset",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,220 +48,6 @@ SKIMAGE_TRAIN_PHOTOS: tuple[str, ...] = ("chelsea", "coffee", "rocket")
 SKIMAGE_VAL_PHOTOS: tuple[str, ...] = ("astronaut",)
 """Photos bundled with scikit-image used by ``data.val`` ``dataset: camera, root: skimage``;
 none of them is a training photo, so the supervised reference is not scored on what it saw."""
-
-
-class ImageSource(Protocol):
-    """A list of images: ``(H, W, C)`` arrays, integer (uint8/uint16) or float32 in [0, 1]."""
-
-    def __len__(self) -> int: ...
-
-    def areas(self) -> list[int]:
-        """``H * W`` of every image."""
-        ...
-
-    def image(self, number: int) -> np.ndarray:
-        """Image ``number`` as an ``(H, W, C)`` array."""
-        ...
-
-    def name(self, number: int) -> str:
-        """Where image ``number`` comes from, for messages."""
-        ...
-
-
-class FileImages:
-    """Image files, decoded on demand and kept in memory, or decoded once into a memory map.
-
-    Args:
-        paths: the files.
-        root: their common folder (names the memory-mapped cache).
-        cache_dir: decode every image once into a memory-mapped file there
-            (:class:`amsnet.data.cache.DecodedImageCache`) instead of the in-memory cache.
-        memory_cache_bytes: budget of decoded pixels kept per process, least recently used
-            first out (0 disables it).
-    """
-
-    def __init__(
-        self,
-        paths: Sequence[Path],
-        root: str | os.PathLike[str],
-        *,
-        cache_dir: str | os.PathLike[str] | None = None,
-        memory_cache_bytes: int = 2 << 30,
-    ) -> None:
-        if not paths:
-            raise DataError(f"no images to train on in {root}; check the folder")
-        self.paths = [Path(path) for path in paths]
-        self.memory_cache_bytes = memory_cache_bytes
-        self.decoded_cache: DecodedImageCache | None = None
-        if cache_dir is not None:
-            self.decoded_cache = DecodedImageCache.open_or_build(root, self.paths, cache_dir)
-        self._areas: list[int] | None = None
-        self._memory = RecentImages(memory_cache_bytes)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def areas(self) -> list[int]:
-        if self._areas is None:
-            if self.decoded_cache is not None:
-                self._areas = self.decoded_cache.areas()
-            else:
-                self._areas = [image_area(path) for path in self.paths]
-        return self._areas
-
-    def image(self, number: int) -> np.ndarray:
-        if self.decoded_cache is not None:
-            return self.decoded_cache.image(number)
-        return self._memory.get(number, lambda: read_array(self.paths[number]))
-
-    def name(self, number: int) -> str:
-        return str(self.paths[number])
-
-
-class ArrayImages:
-    """Images held in memory: ``(H, W, C)`` float32 arrays in ``[0, 1]`` or integer arrays.
-
-    Args:
-        arrays: the images.
-        names: one name per image, for messages.
-    """
-
-    def __init__(self, arrays: Sequence[np.ndarray], names: Sequence[str]) -> None:
-        if len(arrays) != len(names) or not arrays:
-            raise ConfigError("ArrayImages needs one name per image and at least one image")
-        self.arrays = list(arrays)
-        self.names = list(names)
-
-    def __len__(self) -> int:
-        return len(self.arrays)
-
-    def areas(self) -> list[int]:
-        return [int(array.shape[0] * array.shape[1]) for array in self.arrays]
-
-    def image(self, number: int) -> np.ndarray:
-        return self.arrays[number]
-
-    def name(self, number: int) -> str:
-        return self.names[number]
-
-
-def _to_tensor(crop: np.ndarray) -> torch.Tensor:
-    """An ``(S, S, C)`` crop as a float32 ``(3, S, S)`` tensor in ``[0, 1]``."""
-    if crop.dtype == np.float32:
-        return as_rgb(torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))))
-    return as_rgb(from_integer(crop))
-
-
-class TrainingCrops(Dataset):
-    """Random square crops of images, or of aligned noisy/clean pairs (see the module doc).
-
-    Args:
-        noisy: the noisy images.
-        clean: their ground truth (same sizes, image by image), or ``None`` for noisy crops
-            only.
-        crop_size: side of the crops; a multiple of ``pd_factor``.
-        pd_factor: the pixel-shuffle factor the crops will be split with.
-        crops_per_epoch: ``len(dataset)``; indices past it continue into the next epochs.
-        seed: with the epoch and the item index it fixes every crop.
-        horizontal_flip: mirror left-right with probability 1/2.
-        vertical_flip: mirror top-bottom with probability 1/2.
-        rotate: turn by 0, 90, 180 or 270 degrees, each with probability 1/4.
-        sampling: ``"area"`` (an image is drawn proportionally to its area) or ``"uniform"``.
-
-    Items: float32 ``(3, crop_size, crop_size)`` tensors in ``[0, 1]``, or with ``clean``
-    ``{"noisy": ..., "clean": ...}`` of two such tensors.
-
-    Example:
-        >>> images = ArrayImages([np.zeros((40, 50, 3), np.float32)], ["zeros"])
-        >>> TrainingCrops(images, crop_size=20, pd_factor=5)[7].shape
-        torch.Size([3, 20, 20])
-    """
-
-    def __init__(
-        self,
-        noisy: ImageSource,
-        clean: ImageSource | None = None,
-        *,
-        crop_size: int = 160,
-        pd_factor: int = 1,
-        crops_per_epoch: int = 10_000,
-        seed: int = 0,
-        horizontal_flip: bool = True,
-        vertical_flip: bool = True,
-        rotate: bool = False,
-        sampling: str = "area",
-    ) -> None:
-        check_positive("crop_size", crop_size)
-        check_positive("pd_factor", pd_factor)
-        check_positive("crops_per_epoch", crops_per_epoch)
-        check_seed(seed)
-        if crop_size % pd_factor:
-            lower = crop_size - crop_size % pd_factor
-            raise ConfigError(
-                f"crop_size {crop_size} is not a multiple of the pixel-shuffle factor "
-                f"{pd_factor}; use {lower or pd_factor} or {lower + pd_factor}"
-            )
-        if sampling not in ("area", "uniform"):
-            raise ConfigError(f"sampling must be 'area' or 'uniform', got {sampling!r}")
-        if clean is not None and len(clean) != len(noisy):
-            raise DataError(
-                f"{len(noisy)} noisy images but {len(clean)} clean ones; every noisy image "
-                "needs its ground truth"
-            )
-        self.noisy = noisy
-        self.clean = clean
-        self.crop_size = crop_size
-        self.pd_factor = pd_factor
-        self.crops_per_epoch = crops_per_epoch
-        self.seed = seed
-        self.horizontal_flip = horizontal_flip
-        self.vertical_flip = vertical_flip
-        self.rotate = rotate
-        self.sampling = sampling
-        self.epoch = 0
-        weights = noisy.areas() if sampling == "area" else [1] * len(noisy)
-        self._weights = torch.tensor(weights, dtype=torch.float64)
-
-    def __len__(self) -> int:
-        return self.crops_per_epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose crops items ``0 .. len - 1`` are."""
-        check_epoch(epoch)
-        self.epoch = epoch
-
-    def __getitem__(self, index: int) -> torch.Tensor | dict[str, torch.Tensor]:
-        if index < 0:
-            raise IndexError(f"TrainingCrops index must be >= 0, got {index}")
-        epoch = self.epoch + index // self.crops_per_epoch
-        generator = item_generator(self.seed, epoch, index % self.crops_per_epoch)
-        number = int(torch.multinomial(self._weights, 1, generator=generator))
-        sources = [self.noisy.image(number)]
-        if self.clean is not None:
-            sources.append(self.clean.image(number))
-            if sources[1].shape[:2] != sources[0].shape[:2]:
-                raise DataError(
-                    f"{self.noisy.name(number)} is {sources[0].shape[1]}x{sources[0].shape[0]} "
-                    f"but its ground truth {self.clean.name(number)} is "
-                    f"{sources[1].shape[1]}x{sources[1].shape[0]}; a pair must have one size"
-                )
-        height, width = sources[0].shape[:2]
-        top, left = random_crop_origin(height, width, self.crop_size, generator)
-        crops = [crop_array(source, top, left, self.crop_size) for source in sources]
-        # Every item draws all augmentations, used or not, so switching one off does not
-        # change the others (NoisyFolder's rule).
-        flips = torch.rand(2, generator=generator) < 0.5
-        turns = int(torch.randint(0, 4, (1,), generator=generator))
-        if self.horizontal_flip and flips[0]:
-            crops = [crop[:, ::-1] for crop in crops]
-        if self.vertical_flip and flips[1]:
-            crops = [crop[::-1] for crop in crops]
-        if self.rotate and turns:
-            crops = [np.rot90(crop, k=turns) for crop in crops]
-        tensors = [_to_tensor(crop) for crop in crops]
-        if self.clean is None:
-            return tensors[0]
-        return {"noisy": tensors[0], "clean": tensors[1]}
 
 
 class StepSampler(Sampler[int]):

@@ -34,9 +34,9 @@ import torch
 from amsnet.atomic import atomic_path
 from amsnet.config import TrainDataConfig
 from amsnet.data.io import as_rgb, from_integer, image_size, read_integer_image
+from amsnet.data.sources import ArrayImages
 from amsnet.errors import DataError
 from amsnet.precision import backbone_dtype, precision_name
-from amsnet.training.datasets import ArrayImages
 
 log = logging.getLogger(__name__)
 

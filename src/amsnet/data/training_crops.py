@@ -1,0 +1,174 @@
+"""The one dataset of random training crops, over any :class:`~amsnet.data.sources.ImageSource`.
+
+Every item is one random crop of one random image (or of one aligned noisy/clean pair: same
+position, same flips and turns in both):
+
+* The image is drawn with probability proportional to its area (``sampling="area"``, the
+  default), so every pixel of the collection is about equally likely to be trained on whatever
+  the image sizes; this is also what the official AMSNet pipeline amounts to, since it cuts
+  every image into equal 512x512 tiles first. ``sampling="uniform"`` draws every image equally
+  often instead.
+* Item ``i`` of epoch ``e`` draws from a fresh generator seeded with ``(seed, e, i)``
+  (:func:`amsnet.data.crops.item_generator`), so a crop does not depend on the number of
+  DataLoader workers or on which worker makes it, and resuming at step ``N`` gives the same
+  crops as the uninterrupted run. Call :meth:`TrainingCrops.set_epoch` before iterating over
+  each epoch; indices past ``len(dataset)`` continue into the following epochs, so a sampler of
+  global step indices works as well. (Workers kept with ``persistent_workers=True`` do not see
+  ``set_epoch``: use global indices there.)
+* An image smaller than the crop is reflect-padded at the bottom and right (the same side as
+  :func:`amsnet.ops.pad_to_multiple`), the crop then starts at 0 along that side.
+* Augmentation: horizontal and vertical flips (on by default, as in the official AMSNet
+  configs) and quarter turns (off by default: the official configs do not rotate, and real
+  noise is slightly more correlated along rows than along columns). Each is switchable, and
+  every item draws all of them, used or not.
+* Grayscale images are repeated to three channels; alpha is ignored.
+
+:class:`amsnet.data.folders.NoisyFolder` is this dataset over the images of a folder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from amsnet.data.crops import (
+    check_epoch,
+    check_positive,
+    check_seed,
+    crop_array,
+    item_generator,
+    random_crop_origin,
+)
+from amsnet.data.io import as_rgb, from_integer
+from amsnet.data.sources import ImageSource
+from amsnet.errors import ConfigError, DataError
+
+SAMPLING_MODES: tuple[str, ...] = ("area", "uniform")
+
+
+def check_crop_settings(
+    crop_size: int, pd_factor: int, crops_per_epoch: int, seed: int, sampling: str
+) -> None:
+    """Raise a :class:`~amsnet.errors.ConfigError` naming the first bad setting."""
+    check_positive("crop_size", crop_size)
+    check_positive("pd_factor", pd_factor)
+    check_positive("crops_per_epoch", crops_per_epoch)
+    check_seed(seed)
+    if crop_size % pd_factor:
+        lower = crop_size - crop_size % pd_factor
+        raise ConfigError(
+            f"crop_size {crop_size} is not a multiple of the pixel-shuffle factor "
+            f"{pd_factor}; use {lower or pd_factor} or {lower + pd_factor}"
+        )
+    if sampling not in SAMPLING_MODES:
+        raise ConfigError(f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
+
+
+def _to_tensor(crop: np.ndarray) -> torch.Tensor:
+    """An ``(S, S, C)`` crop as a float32 ``(3, S, S)`` tensor in ``[0, 1]``."""
+    if crop.dtype == np.float32:
+        return as_rgb(torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))))
+    return as_rgb(from_integer(crop))
+
+
+class TrainingCrops(Dataset):
+    """Random square crops of images, or of aligned noisy/clean pairs (see the module doc).
+
+    Args:
+        noisy: the noisy images.
+        clean: their ground truth (same sizes, image by image), or ``None`` for noisy crops
+            only.
+        crop_size: side of the crops; a multiple of ``pd_factor``.
+        pd_factor: the pixel-shuffle factor the crops will be split with.
+        crops_per_epoch: ``len(dataset)``; indices past it continue into the next epochs.
+        seed: with the epoch and the item index it fixes every crop.
+        horizontal_flip: mirror left-right with probability 1/2.
+        vertical_flip: mirror top-bottom with probability 1/2.
+        rotate: turn by 0, 90, 180 or 270 degrees, each with probability 1/4.
+        sampling: ``"area"`` (an image is drawn proportionally to its area) or ``"uniform"``.
+
+    Items: float32 ``(3, crop_size, crop_size)`` tensors in ``[0, 1]``, or with ``clean``
+    ``{"noisy": ..., "clean": ...}`` of two such tensors.
+
+    Example:
+        >>> from amsnet.data.sources import ArrayImages
+        >>> images = ArrayImages([np.zeros((40, 50, 3), np.float32)], ["zeros"])
+        >>> TrainingCrops(images, crop_size=20, pd_factor=5)[7].shape
+        torch.Size([3, 20, 20])
+    """
+
+    def __init__(
+        self,
+        noisy: ImageSource,
+        clean: ImageSource | None = None,
+        *,
+        crop_size: int = 160,
+        pd_factor: int = 1,
+        crops_per_epoch: int = 10_000,
+        seed: int = 0,
+        horizontal_flip: bool = True,
+        vertical_flip: bool = True,
+        rotate: bool = False,
+        sampling: str = "area",
+    ) -> None:
+        check_crop_settings(crop_size, pd_factor, crops_per_epoch, seed, sampling)
+        if clean is not None and len(clean) != len(noisy):
+            raise DataError(
+                f"{len(noisy)} noisy images but {len(clean)} clean ones; every noisy image "
+                "needs its ground truth"
+            )
+        self.noisy = noisy
+        self.clean = clean
+        self.crop_size = crop_size
+        self.pd_factor = pd_factor
+        self.crops_per_epoch = crops_per_epoch
+        self.seed = seed
+        self.horizontal_flip = horizontal_flip
+        self.vertical_flip = vertical_flip
+        self.rotate = rotate
+        self.sampling = sampling
+        self.epoch = 0
+        weights = noisy.areas() if sampling == "area" else [1] * len(noisy)
+        self._weights = torch.tensor(weights, dtype=torch.float64)
+
+    def __len__(self) -> int:
+        return self.crops_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose crops items ``0 .. len - 1`` are."""
+        check_epoch(epoch)
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> torch.Tensor | dict[str, torch.Tensor]:
+        if index < 0:
+            raise IndexError(f"TrainingCrops index must be >= 0, got {index}")
+        epoch = self.epoch + index // self.crops_per_epoch
+        generator = item_generator(self.seed, epoch, index % self.crops_per_epoch)
+        number = int(torch.multinomial(self._weights, 1, generator=generator))
+        sources = [self.noisy.image(number)]
+        if self.clean is not None:
+            sources.append(self.clean.image(number))
+            if sources[1].shape[:2] != sources[0].shape[:2]:
+                raise DataError(
+                    f"{self.noisy.name(number)} is {sources[0].shape[1]}x{sources[0].shape[0]} "
+                    f"but its ground truth {self.clean.name(number)} is "
+                    f"{sources[1].shape[1]}x{sources[1].shape[0]}; a pair must have one size"
+                )
+        height, width = sources[0].shape[:2]
+        top, left = random_crop_origin(height, width, self.crop_size, generator)
+        crops = [crop_array(source, top, left, self.crop_size) for source in sources]
+        # Every item draws all augmentations, used or not, so switching one off does not
+        # change the others.
+        flips = torch.rand(2, generator=generator) < 0.5
+        turns = int(torch.randint(0, 4, (1,), generator=generator))
+        if self.horizontal_flip and flips[0]:
+            crops = [crop[:, ::-1] for crop in crops]
+        if self.vertical_flip and flips[1]:
+            crops = [crop[::-1] for crop in crops]
+        if self.rotate and turns:
+            crops = [np.rot90(crop, k=turns) for crop in crops]
+        tensors = [_to_tensor(crop) for crop in crops]
+        if self.clean is None:
+            return tensors[0]
+        return {"noisy": tensors[0], "clean": tensors[1]}
