@@ -36,6 +36,8 @@ def test_demo_writes_results_report_and_models(tmp_path, photos):
     noisy = next(r for r in rows if r.method == "noisy" and r.image == "mean")
     assert 20 < noisy.psnr < 35  # 'high' camera noise
     page = (tmp_path / "report.html").read_text()
+    assert "No-reference quality report" in page
+    assert page.count(f"<tr><td>{STUDENT_LABEL}</td><td>face</td>") == 1
     for source in re.findall(r'src="([^"]+)"', page):
         assert (tmp_path / source).is_file(), source
     assert (tmp_path / "images" / "face_amsnet_student_default.png").is_file()

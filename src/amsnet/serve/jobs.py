@@ -376,10 +376,9 @@ def write_preview(values: np.ndarray, path: Path) -> None:
 
 def quality_report(noisy: np.ndarray, denoised: np.ndarray, method: Any):
     """The no-reference report (:mod:`amsnet.no_reference`) of one result."""
-    from amsnet.no_reference import assess
+    from amsnet.no_reference import assess, pd_factor_for
 
-    factor = int(getattr(method.settings, "pd_factor_eval", 2))
-    return assess(noisy, denoised, pd_factor=factor)
+    return assess(noisy, denoised, pd_factor=pd_factor_for(method))
 
 
 def offered_models(model: str | None = None, weights: str | None = None) -> list[ModelChoice]:
