@@ -32,10 +32,10 @@ import torch
 from safetensors import safe_open, SafetensorError
 from safetensors.torch import save_file
 
-from amsnet.version import __version__
 from amsnet.atomic import atomic_path
 from amsnet.build import build_method, Method, model_config
 from amsnet.errors import AmsnetError, CheckpointError
+from amsnet.version import __version__
 
 FORMAT = "1"
 STATE_FORMAT = 1

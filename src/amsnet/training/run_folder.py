@@ -38,10 +38,10 @@ from typing import Any
 
 import torch
 
-from amsnet.version import __version__
 from amsnet.atomic import atomic_path
 from amsnet.config import dump_config, ExperimentConfig
 from amsnet.errors import ConfigError
+from amsnet.version import __version__
 
 
 class RunFolder:
