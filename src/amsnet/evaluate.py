@@ -26,11 +26,12 @@ from typing import Any, NamedTuple
 
 import torch
 
-from amsnet.version import __version__
 from amsnet.atomic import atomic_path
+from amsnet.data.protocols import protocol_for
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.metrics import psnr, ssim
 from amsnet.precision import backbone_dtype, precision_name
+from amsnet.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,20 @@ class EvaluationReport:
     """The backbone's precision (:mod:`amsnet.precision`): part of the protocol."""
     rows: list[ImageResult] = field(default_factory=list)
     peak_memory_mib: float = 0.0
-    protocol: str = (
+    protocol: str = ""
+    """How the figures were obtained (:func:`amsnet.data.protocols.protocol_for`); empty means
+    the label of ``dataset``, e.g. "PolyU, local with ground truth (PSNR/SSIM computed by
+    amsnet)". Figures of different protocols must not share a table."""
+    metrics: str = (
         "PSNR and SSIM on 8-bit quantised images (round half to even), whole images, no border "
         "crop; SSIM 'matlab' = 11x11 Gaussian sigma 1.5 (official AMSNet), 'skimage' = 7x7 "
         "uniform (AP-BSN); mean over images, then mean and std over seeds"
     )
     amsnet_version: str = __version__
+
+    def __post_init__(self) -> None:
+        if not self.protocol:
+            self.protocol = protocol_for(self.dataset)
 
     def per_seed(self) -> dict[int, dict[str, float]]:
         """Dataset means of every seed."""
@@ -117,13 +126,13 @@ class EvaluationReport:
         return Path(path)
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write one row per image and seed (atomically)."""
-        names = list(ImageResult.__dataclass_fields__)
+        """Write one row per image and seed, each with the protocol (atomically)."""
+        names = [*ImageResult.__dataclass_fields__, "protocol"]
         with atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=names)
             writer.writeheader()
             for row in self.rows:
-                writer.writerow(asdict(row))
+                writer.writerow({**asdict(row), "protocol": self.protocol})
         return Path(path)
 
     def to_markdown(self) -> str:
@@ -131,14 +140,14 @@ class EvaluationReport:
         s = self.summary()
         return (
             "| dataset | variant | precision | images | seeds | PSNR (dB) | SSIM matlab "
-            "| SSIM skimage | s/MP | trained on test |\n"
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---|\n"
+            "| SSIM skimage | s/MP | trained on test | protocol |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|\n"
             f"| {self.dataset} | {self.variant} | {self.precision} | {s['images']} | {s['seeds']} "
             f"| {s['psnr']:.3f} ± {s['psnr_std']:.3f} "
             f"| {s['ssim_matlab']:.4f} ± {s['ssim_matlab_std']:.4f} "
             f"| {s['ssim_skimage']:.4f} ± {s['ssim_skimage_std']:.4f} "
             f"| {s['seconds_per_megapixel']:.2f} "
-            f"| {'yes' if self.trained_on_test_images else 'no'} |"
+            f"| {'yes' if self.trained_on_test_images else 'no'} | {self.protocol} |"
         )
 
 
@@ -155,6 +164,7 @@ def evaluate(
     save_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int, str], None] | None = None,
     variant: str | None = None,
+    protocol: str | None = None,
 ) -> EvaluationReport:
     """Denoise every pair once per seed and measure it.
 
@@ -172,6 +182,8 @@ def evaluate(
             ``noisy | denoised | clean`` comparison crops.
         progress: ``progress(index, name)`` after each image.
         variant: the label of the report (default ``"E"`` with R3, else ``"B"``).
+        protocol: how the figures were obtained, for the report (default: the label of
+            ``dataset``, :func:`amsnet.data.protocols.protocol_for`).
 
     Returns:
         :class:`EvaluationReport`.
@@ -195,6 +207,7 @@ def evaluate(
         model=model,
         weights=weights,
         precision=precision_name(backbone_dtype(method)),
+        protocol=protocol or "",
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

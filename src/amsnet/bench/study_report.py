@@ -17,6 +17,7 @@ import torch
 from amsnet.atomic import atomic_path
 from amsnet.bench.study_config import ALL_METHODS, LABELS, StudyConfig
 from amsnet.comparison import comparison_sheet
+from amsnet.data.protocols import protocol_for
 from amsnet.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,17 @@ def summarise(config: StudyConfig, records: list[dict[str, Any]]) -> dict[str, A
                 else 0.0,
             }
         )
-    return {"config": config.model_dump(), "rows": rows}
+    return {"config": config.model_dump(), "protocol": study_protocol(config), "rows": rows}
+
+
+def study_protocol(config: StudyConfig) -> str:
+    """The protocol label of a study's figures (:func:`amsnet.data.protocols.protocol_for`)."""
+    setting = {
+        "awgn": f"sigma {config.sigma:g}; " if config.sigma else "",
+        "camera": f"level {config.level}; ",
+    }.get(config.dataset, "")
+    detail = f"{setting}each method trained on these noisy images for the same CPU budget"
+    return protocol_for(config.dataset, detail=detail)
 
 
 def write_results(
@@ -123,7 +134,7 @@ def write_results(
     first seed, for the comparison sheet."""
     with atomic_path(folder / "results.csv") as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["method", "seed", "image", "psnr", "ssim"])
+        writer.writerow(["method", "seed", "image", "psnr", "ssim", "protocol"])
         for r in records:
             for image in r["images"]:
                 writer.writerow(
@@ -133,13 +144,14 @@ def write_results(
                         image["name"],
                         f"{image['psnr']:.4f}",
                         f"{image['ssim']:.5f}",
+                        summary["protocol"],
                     ]
                 )
     rows = summary["rows"]
     with atomic_path(folder / "summary.csv") as tmp, tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=[*rows[0], "protocol"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**row, "protocol": summary["protocol"]} for row in rows)
     write_json(folder / "summary.json", summary)
     with atomic_path(folder / "summary.md") as tmp:
         tmp.write_text(markdown_table(config, rows))
@@ -167,7 +179,7 @@ def markdown_table(config: StudyConfig, rows: list[dict[str, Any]]) -> str:
         f"{config.dataset} ({noise}), {config.images or 'all'} images, seeds "
         f"{', '.join(map(str, config.seeds))}; training budget {config.cpu_seconds:g} CPU s per "
         f"model; backbone {config.net} ({config.preset}), AP-BSN DBSNl ({config.apbsn_preset})"
-        f"{ordinary}.\n\n"
+        f"{ordinary}.\n\nProtocol: {study_protocol(config)}.\n\n"
     )
     lines = [
         "| method | PSNR (dB) | SSIM | PSNR to the noisy input | training steps | s / image |",

@@ -7,7 +7,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from amsnet.version import __version__
 from amsnet.cli import (
     bench,
     convert,
@@ -24,6 +23,7 @@ from amsnet.cli import (
     train,
 )
 from amsnet.errors import AmsnetError
+from amsnet.version import __version__
 
 COMMANDS = (
     denoise,

@@ -14,6 +14,8 @@ from amsnet.cli.options import add_precision_argument
 
 log = logging.getLogger(__name__)
 
+QUALITY_REPORT = "quality_report.csv"
+"""What ``--report`` writes into the output folder."""
 SUFFIX_BY_FORMAT = {"png": ".png", "tif": ".tif", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
 
 
@@ -72,6 +74,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--save-weights", type=Path, help="keep the fitted or adapted model in this file"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help=f"no-reference quality numbers per output in -o/{QUALITY_REPORT} and a summary "
+        "line per file (docs/quality_report.md)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -275,6 +283,11 @@ def run(args: argparse.Namespace) -> int:
         check_new_output(
             args.save_weights, overwrite=args.overwrite, inputs=inputs, flag="--save-weights"
         )
+    if args.report:
+        check_new_output(
+            args.output / QUALITY_REPORT, overwrite=args.overwrite, inputs=inputs, flag="--report"
+        )
+    quality_rows: list[dict[str, object]] = []
 
     if args.zero_shot:
         method = _zero_shot(files, args, bars)
@@ -319,21 +332,57 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
             continue
         try:
-            result = files_denoiser.denoise_file(source, target, progress=_tile_bar(label, bars))
+            result = files_denoiser.denoise_file(
+                source, target, progress=_tile_bar(label, bars), keep_pixels=args.report
+            )
             tiles = "whole" if result.tile is None else f"{result.tile} px tiles"
             print(f"{label} -> {target} ({result.width}x{result.height}, {tiles})")
             done += 1
+            if args.report:
+                quality_rows += _quality_row(result, method)
         except (AmsnetError, OSError) as error:
             failed.append((source, str(error)))
             print(f"{label}: FAILED: {error}", file=sys.stderr)
         except torch.cuda.OutOfMemoryError as error:
             failed.append((source, f"out of GPU memory even with small tiles ({error})"))
+    if args.report:
+        _write_quality_report(args.output / QUALITY_REPORT, quality_rows)
     seconds = time.perf_counter() - start
     left = f", {len(left_out)} left out" if left_out else ""
     print(f"\n{done} denoised, {skipped} skipped, {len(failed)} failed{left} in {seconds:.1f} s")
     for source, reason in failed:
         print(f"  failed: {source}: {reason}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _quality_row(result, method) -> list[dict[str, object]]:
+    """The no-reference report of one denoised file as a CSV row (none for an image too small
+    to measure, said so), and its summary line printed."""
+    from amsnet.errors import AmsnetError
+    from amsnet.no_reference import assess, pd_factor_for
+
+    try:
+        report = assess(result.noisy, result.denoised, pd_factor=pd_factor_for(method))
+    except AmsnetError as error:
+        print(f"  quality: not measured ({error})")
+        return []
+    print(f"  quality: {report.summary()}")
+    row = {name: round(value, 4) for name, value in report.as_row().items()}
+    return [{"source": str(result.source), "output": str(result.target), **row}]
+
+
+def _write_quality_report(path: Path, rows: list[dict[str, object]]) -> None:
+    """``rows`` as CSV at ``path``, atomically (the header even when no file was denoised)."""
+    import csv
+
+    from amsnet.atomic import atomic_path
+    from amsnet.no_reference import COLUMNS
+
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["source", "output", *COLUMNS])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"quality report: {path} ({len(rows)} file(s); docs/quality_report.md explains it)")
 
 
 def _tile_setting(value: str, overlap: int) -> int | str | None:

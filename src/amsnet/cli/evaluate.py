@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             variant=args.variant,
         )
+        report.protocol = _protocol(args, sigma, report.summary()["images"])
         print(file=sys.stderr)
         print(report.to_markdown())
         if out:
@@ -113,6 +114,25 @@ def run(args: argparse.Namespace) -> int:
             report.to_json(out / "results.json")
             print(f"wrote {out / 'results.csv'} and {out / 'results.json'}")
     return 0
+
+
+def _protocol(args: argparse.Namespace, sigma: float | None, images: int) -> str:
+    """The report's protocol label, with the setting that changes the figures."""
+    from amsnet.data.protocols import protocol_for
+    from amsnet.data.sidd import SIDD_BLOCKS_SHAPE
+
+    detail = None
+    if args.dataset == "sidd-val":
+        total = SIDD_BLOCKS_SHAPE[0] * SIDD_BLOCKS_SHAPE[1]
+        if not args.strict:
+            detail = f"{images} blocks of a file of another size (--no-strict)"
+        elif images != total:
+            detail = f"{images} of {total} blocks"
+    elif args.dataset == "awgn":
+        detail = f"sigma {sigma:g}"
+    elif args.dataset == "camera" and args.level:
+        detail = f"level {args.level}"
+    return protocol_for(args.dataset, detail=detail)
 
 
 def _results_folder(out: Path | None, dataset: str, sigma: float | None, count: int) -> Path | None:

@@ -12,9 +12,10 @@
   ``DenoisedBlocksSrgb`` (a 40 x 32 cell array of uint8 256 x 256 x 3 blocks), ``TimeMPSrgb``
   (seconds per megapixel, a double) and ``OptionalData`` (a struct of strings: the official kit's
   demo fills ``MethodName``, ``Authors``, ``PaperTitle``, ``Venue`` and ``MachineSpecs``)
-  (:func:`write_sidd_submission`). The benchmark now runs as the Kaggle competition
-  ``sidd-benchmark-srgb-psnr``, whose circulating submission script uploads a CSV instead
-  (:func:`write_sidd_submission_csv`).
+  (:func:`write_sidd_submission`), for the original SIDD server, now closed. The benchmark
+  now runs as the Kaggle competitions ``sidd-benchmark-srgb-psnr`` and
+  ``sidd-benchmark-srgb-ssim``, which take a CSV instead (:mod:`amsnet.data.sidd_kaggle`;
+  their SSIM is not comparable with the old server's, see :mod:`amsnet.data.protocols`).
 
 Decisions where the kit is silent:
 
@@ -46,8 +47,6 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import csv
 import math
 import re
 from collections.abc import Mapping
@@ -317,10 +316,22 @@ def seconds_per_megapixel(seconds: float, pixels: int) -> float:
     return float(seconds) * _MEGAPIXEL / pixels
 
 
-def _submission_blocks(blocks: Any, strict: bool) -> np.ndarray:
-    """Check the denoised blocks and return them as an ``(images, blocks)`` object array.
+def check_submission_blocks(blocks: Any, strict: bool) -> np.ndarray:
+    """Check denoised blocks and return them as an ``(images, blocks)`` object array.
 
-    The object array holds views of the caller's arrays (no copy of the 251 MB).
+    Shared by both submission formats (``SubmitSrgb.mat`` here, the Kaggle CSV in
+    :mod:`amsnet.data.sidd_kaggle`).
+
+    Args:
+        blocks: uint8 ``(images, blocks, H, W, 3)``, or an object array ``(images, blocks)``
+            of uint8 ``(H, W, 3)`` arrays of one shape.
+        strict: require the published 40 x 32 blocks of 256 x 256 x 3.
+
+    Returns:
+        The object array, holding views of the caller's arrays (no copy of the 251 MB).
+
+    Raises:
+        ShapeError: wrong block count, shape or dtype (the message says which block).
     """
     expected = SIDD_BLOCKS_SHAPE if strict else None
     hint = "quantise float output in [0, 1] with np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)"
@@ -438,7 +449,7 @@ def write_sidd_submission(
     seconds = float(time_per_megapixel)
     if not math.isfinite(seconds) or seconds < 0:
         raise ConfigError(f"time_per_megapixel must be a finite number >= 0, got {seconds}")
-    cells = _submission_blocks(blocks, strict)
+    cells = check_submission_blocks(blocks, strict)
     fields = _optional_data(optional_data)
     target = Path(path)
     with atomic_path(target) as tmp:
@@ -488,26 +499,8 @@ def _write_mat73_submission(
 
 
 def write_sidd_submission_csv(path: PathLike, blocks: np.ndarray, *, strict: bool = True) -> Path:
-    """Write the CSV of the Kaggle SIDD benchmark (``sidd-benchmark-srgb-psnr``), atomically.
+    """The Kaggle CSV, under its earlier name: see
+    :func:`amsnet.data.sidd_kaggle.write_kaggle_submission` (which also checks the file)."""
+    from amsnet.data.sidd_kaggle import write_kaggle_submission
 
-    Columns ``ID`` (0 .. 1279, image-major: ``image * 32 + block``) and ``BLOCK`` (base64 of
-    the block's uint8 bytes in C order, height x width x RGB), as the submission script that
-    circulates with the competition writes them (``pandas.DataFrame.to_csv(index=False)``).
-
-    Args:
-        path: the file to write, e.g. ``SubmitSrgb.csv``.
-        blocks: as for :func:`write_sidd_submission`.
-        strict: require the published 40 x 32 blocks of 256 x 256 x 3.
-
-    Returns:
-        The path written.
-    """
-    cells = _submission_blocks(blocks, strict)
-    target = Path(path)
-    with atomic_path(target) as tmp, open(tmp, "w", newline="", encoding="ascii") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["ID", "BLOCK"])
-        for index, array in enumerate(cells.reshape(-1)):
-            encoded = base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
-            writer.writerow([index, encoded])
-    return target
+    return write_kaggle_submission(path, blocks, strict=strict)
