@@ -40,7 +40,8 @@ import torch
 from amsnet.atomic import atomic_path, check_new_output
 from amsnet.bench.speed import run_speed, speed_markdown, SpeedOptions
 from amsnet.config import ExperimentConfig, validate
-from amsnet.evaluate import evaluate, load_pairs
+from amsnet.data.benchmarks import load_pairs
+from amsnet.evaluate import evaluate
 from amsnet.inference import load_for_inference
 from amsnet.precision import cpu_has_native_bf16
 from amsnet.runtime import resolve_device

@@ -331,7 +331,7 @@ class TrainDataConfig(_Strict):
 
 
 class ValDataConfig(_Strict):
-    """Validation pairs, a benchmark of :func:`amsnet.evaluate.load_pairs`, loaded once.
+    """Validation pairs, a benchmark of :func:`amsnet.data.benchmarks.load_pairs`, loaded once.
 
     ``limit`` images are spread evenly over the *whole* set (the official AMSNet fit validates
     on the first SIDD image's 32 blocks only). ``dataset: camera`` with ``root: skimage`` uses

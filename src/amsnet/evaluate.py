@@ -19,14 +19,15 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
 from amsnet.atomic import atomic_path
+from amsnet.data.benchmarks import EvalPair
 from amsnet.data.protocols import protocol_for
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.metrics import psnr, ssim
@@ -34,16 +35,6 @@ from amsnet.precision import backbone_dtype, precision_name
 from amsnet.version import __version__
 
 log = logging.getLogger(__name__)
-
-DATASETS = ("polyu", "cc", "folders", "sidd-val", "awgn", "camera")
-
-
-class EvalPair(NamedTuple):
-    """A noisy image and its reference: ``(3, H, W)`` float32 tensors in ``[0, 1]``."""
-
-    name: str
-    noisy: torch.Tensor
-    clean: torch.Tensor
 
 
 @dataclass
@@ -239,86 +230,6 @@ def evaluate(
             progress(index, pair.name)
     report.peak_memory_mib = _peak_memory_mib(device)
     return report
-
-
-def load_pairs(
-    dataset: str,
-    root: str | os.PathLike[str],
-    *,
-    clean_root: str | os.PathLike[str] | None = None,
-    sigma: float | None = None,
-    level: str | None = None,
-    seed: int = 0,
-    limit: int | None = None,
-    strict: bool = True,
-) -> Iterator[EvalPair]:
-    """The pairs of a benchmark, lazily, as ``(3, H, W)`` float32 tensors.
-
-    Args:
-        dataset: one of :data:`DATASETS`: ``polyu`` (``*_real.JPG`` / ``*_mean.JPG``), ``cc``
-            (Nam et al.: ``*_real.png`` / ``*_mean.png``), ``folders`` (noisy images in
-            ``root``, clean ones with the same relative names in ``clean_root``),
-            ``sidd-val`` (the 1280 validation blocks), ``awgn`` (clean images in ``root`` plus
-            Gaussian noise of ``sigma`` on the 0-255 scale, drawn once per image from
-            ``seed``), ``camera`` (clean images plus synthetic camera noise at ``level``).
-        root: the dataset folder.
-        clean_root: for ``folders``.
-        sigma: for ``awgn``.
-        level: for ``camera`` (``low``, ``medium``, ``high``).
-        seed: noise seed for ``awgn`` and ``camera``.
-        limit: at most this many pairs, spread over the whole set for ``sidd-val`` and taken
-            in name order otherwise.
-        strict: ``sidd-val`` only: require the published 40 x 32 blocks of 256 x 256.
-    """
-    if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ConfigError(f"limit must be a positive number of images (--limit), got {limit!r}")
-    if dataset in ("polyu", "cc", "folders"):
-        from amsnet.data.pairs import PairedFolder
-
-        pairs = PairedFolder(root, rule=dataset, clean_root=clean_root)
-        count = len(pairs) if limit is None else min(limit, len(pairs))
-        for index in range(count):
-            item = pairs[index]
-            yield EvalPair(item["name"], item["noisy"], item["clean"])
-    elif dataset == "sidd-val":
-        from amsnet.data.sidd import read_sidd_validation
-
-        blocks = read_sidd_validation(root, subset=limit, strict=strict)
-        for index, noisy, clean in blocks.tensors():
-            image, block = blocks.position(index)
-            yield EvalPair(f"{image:02d}_{block:02d}", noisy, clean)
-    else:
-        from amsnet.data.folders import list_images
-        from amsnet.data.io import as_rgb, read_image
-
-        paths = list_images(root)
-        base = Path(root)
-        for path in paths[:limit]:
-            name = path.relative_to(base).with_suffix("").as_posix()
-            clean = as_rgb(read_image(path).pixels)
-            yield EvalPair(name, *_synthetic_noise(dataset, clean, name, sigma, level, seed))
-
-
-def _synthetic_noise(
-    dataset: str, clean: torch.Tensor, name: str, sigma: float | None, level: str | None, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(noisy, reference)``. For camera noise the reference is the clean image processed
-    through the same mosaic and demosaicking as the noisy one (``camera_noise``'s target), so
-    that demosaicking differences do not count as noise."""
-    from amsnet.data.noise import add_gaussian_noise, image_seed
-
-    if dataset == "awgn":
-        if sigma is None:
-            raise ConfigError("dataset 'awgn' needs sigma (on the 0-255 scale), e.g. 25")
-        return add_gaussian_noise(clean[None], sigma, seed=seed, names=[name])[0], clean
-    from amsnet.data.camera_noise import camera_noise
-
-    noisy, reference, _ = camera_noise(
-        clean[None], seed=image_seed(seed, name), iso_like_level=level or "medium"
-    )
-    return noisy[0], reference[0]
 
 
 def _ssim(denoised: torch.Tensor, clean: torch.Tensor, convention: str) -> float:

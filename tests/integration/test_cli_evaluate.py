@@ -12,8 +12,9 @@ import torch
 
 from amsnet.checkpoint import save_pretrained
 from amsnet.cli import main
+from amsnet.data.benchmarks import EvalPair
 from amsnet.data.io import write_image
-from amsnet.evaluate import EvalPair, evaluate
+from amsnet.evaluate import evaluate
 from amsnet.methods import AMSNet
 from amsnet.nets import create_net
 from tests.nets_tiny import TINY

@@ -18,6 +18,7 @@ from amsnet.bench.study_report import markdown_table, study_protocol
 from amsnet.checkpoint import save_pretrained
 from amsnet.cli import main
 from amsnet.data import sidd_kaggle
+from amsnet.data.benchmarks import EvalPair
 from amsnet.data.io import to_uint8
 from amsnet.data.protocols import protocol_for, PROTOCOLS
 from amsnet.data.sidd import write_sidd_submission_csv
@@ -29,7 +30,7 @@ from amsnet.data.sidd_kaggle import (
     write_kaggle_submission,
 )
 from amsnet.errors import ConfigError, DataError, ShapeError
-from amsnet.evaluate import EvalPair, evaluate
+from amsnet.evaluate import evaluate
 from amsnet.inference import load_for_inference
 from amsnet.methods import AMSNet
 from amsnet.nets import create_net

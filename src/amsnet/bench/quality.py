@@ -55,8 +55,8 @@ from amsnet.bench.study_report import (
 )
 from amsnet.checkpoint import load_pretrained, save_pretrained
 from amsnet.classical import bm3d_denoise, estimated_sigma, oracle_sigma, require_bm3d
+from amsnet.data.benchmarks import load_pairs
 from amsnet.errors import ConfigError
-from amsnet.evaluate import load_pairs
 from amsnet.methods import AMSNet, APBSN, Supervised
 from amsnet.metrics import psnr, ssim
 from amsnet.nets import create_net

@@ -10,7 +10,7 @@ from amsnet.cli.options import add_precision_argument
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from amsnet.evaluate import DATASETS
+    from amsnet.data.benchmarks import DATASETS
 
     parser = sub.add_parser(
         "eval",
@@ -59,8 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from amsnet.atomic import check_output_folder
+    from amsnet.data.benchmarks import load_pairs
     from amsnet.errors import ConfigError
-    from amsnet.evaluate import evaluate, load_pairs
+    from amsnet.evaluate import evaluate
     from amsnet.inference import load_for_inference
 
     if args.limit is not None and args.limit < 1:

@@ -64,8 +64,8 @@ from amsnet.checkpoint import (
     save_state,
 )
 from amsnet.config import ExperimentConfig, load_config
+from amsnet.data.benchmarks import EvalPair
 from amsnet.errors import ConfigError, DataError
-from amsnet.evaluate import EvalPair
 from amsnet.methods.base import target_keyword
 from amsnet.precision import apply_precision
 from amsnet.runtime import tune_cpu_allocator

@@ -22,9 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from amsnet.config import SKIMAGE_SOURCE, ValDataConfig
+from amsnet.config import ValDataConfig
+from amsnet.data.benchmarks import EvalPair, load_benchmark
 from amsnet.errors import DataError
-from amsnet.evaluate import EvalPair, evaluate, load_pairs
+from amsnet.evaluate import evaluate
 
 SAMPLE_CROP = 128
 """Side of the centre crops in the sample images written at validation."""
@@ -38,61 +39,9 @@ def load_validation_pairs(config: ValDataConfig) -> list[EvalPair]:
         ConfigError: scikit-image is missing for ``root: skimage``.
     """
     try:
-        return _load(config)
+        return load_benchmark(config)
     except DataError as error:
         raise DataError(f"data.val.root ({config.root}): {error}") from None
-
-
-def _load(config: ValDataConfig) -> list[EvalPair]:
-    if config.dataset == "camera" and config.root == SKIMAGE_SOURCE:
-        from amsnet.training.datasets import skimage_photos, SKIMAGE_VAL_PHOTOS, with_camera_noise
-
-        triples = with_camera_noise(
-            skimage_photos(SKIMAGE_VAL_PHOTOS), config.level, config.noise_seed
-        )
-        pairs = [EvalPair(name, noisy, clean) for name, noisy, clean in triples]
-        return _spread(pairs, config.limit)
-    options: dict[str, Any] = {
-        "clean_root": config.clean_root,
-        "sigma": config.sigma,
-        "level": config.level,
-        "seed": config.noise_seed,
-        "strict": config.strict,
-    }
-    if config.dataset == "sidd-val":
-        # The SIDD reader spreads the subset over all 40 images itself.
-        return list(load_pairs(config.dataset, config.root, limit=config.limit, **options))
-    chosen = None
-    if config.limit is not None:
-        total = _count(config)
-        if config.limit < total:
-            from amsnet.data.sidd_blocks import spread_indices
-
-            chosen = set(spread_indices(total, config.limit).tolist())
-    return [
-        pair
-        for index, pair in enumerate(load_pairs(config.dataset, config.root, **options))
-        if chosen is None or index in chosen
-    ]
-
-
-def _count(config: ValDataConfig) -> int:
-    """Number of pairs ``load_pairs`` yields for the dataset (without reading the images)."""
-    if config.dataset in ("polyu", "cc", "folders"):
-        from amsnet.data.pairs import PairedFolder
-
-        return len(PairedFolder(config.root, rule=config.dataset, clean_root=config.clean_root))
-    from amsnet.data.folders import list_images
-
-    return len(list_images(config.root))
-
-
-def _spread(pairs: list[EvalPair], limit: int | None) -> list[EvalPair]:
-    if limit is None or limit >= len(pairs):
-        return pairs
-    from amsnet.data.sidd_blocks import spread_indices
-
-    return [pairs[index] for index in spread_indices(len(pairs), limit).tolist()]
 
 
 class _Recorder(nn.Module):
