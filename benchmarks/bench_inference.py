@@ -1,5 +1,5 @@
 """Inference speed per backbone preset: the same as ``amsnet bench speed`` (kept so that the
-documented command keeps working; the measurement lives in :mod:`amsnet.bench.speed`).
+documented command keeps working; the measurement lives in :mod:`amsnet.studies.bench.speed`).
 
     python benchmarks/bench_inference.py                       # paper presets, this device
     python benchmarks/bench_inference.py --nets unet dncnn --preset small --json out.json

@@ -4,7 +4,8 @@ Four parts (``--parts``; default: speed, quality and train), each printing a mar
 
 * ``speed``: AMSNet B of every backbone preset (``--preset``, default the paper's) at
   256x256, and the small NAFNet at 512x512, timed in fp32 and in bfloat16
-  (:func:`amsnet.bench.speed.run_speed`, channels-last weights, the backbone under autocast),
+  (:func:`amsnet.studies.bench.speed.run_speed`, channels-last weights, the backbone under
+  autocast),
   with the achieved GFLOP/s against the convolution ceiling of each precision;
 * ``quality``: each ``--weights`` file (default: the shipped models) denoises CC15 and the
   PolyU crops in fp32 and in bfloat16 with the same seeds; the PSNR / SSIM change is what
@@ -38,13 +39,13 @@ from typing import Any
 import torch
 
 from amsnet.atomic import atomic_path, check_new_output
-from amsnet.bench.speed import run_speed, speed_markdown, SpeedOptions
 from amsnet.config import ExperimentConfig, validate
 from amsnet.data.benchmarks import load_pairs
 from amsnet.evaluate import evaluate
 from amsnet.inference import load_for_inference
 from amsnet.precision import cpu_has_native_bf16
 from amsnet.runtime import resolve_device
+from amsnet.studies.bench.speed import run_speed, speed_markdown, SpeedOptions
 from amsnet.zoo import list_models
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

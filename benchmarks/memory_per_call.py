@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from amsnet.bench.cost import method_for
 from amsnet.memory import peak_memory, status_bytes
 from amsnet.runtime import prepare_for_inference, tune_cpu_allocator
+from amsnet.studies.bench.cost import method_for
 
 
 def resident_gib(field: str) -> float:

@@ -29,10 +29,10 @@ import torch
 
 import amsnet
 from amsnet.atomic import atomic_path, check_new_output
-from amsnet.classical import bm3d_denoise, estimated_sigma, oracle_sigma
 from amsnet.data.benchmarks import load_pairs
 from amsnet.inference import denoise_image, load_for_inference, plan_tiles
 from amsnet.metrics import psnr, ssim
+from amsnet.studies.classical import bm3d_denoise, estimated_sigma, oracle_sigma
 
 DATASETS = {
     "cc15": ("cc", "../shared/data/cc15", "unseen cameras and scenes (never trained on)"),

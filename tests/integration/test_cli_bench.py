@@ -61,7 +61,7 @@ def test_speed_measures_every_column_and_writes_json_and_markdown(tmp_path, caps
 def test_speed_skips_a_megapixel_run_that_would_not_fit_and_saves_every_record(
     tmp_path, capsys, monkeypatch
 ):
-    import amsnet.bench.speed as speed
+    import amsnet.studies.bench.speed as speed
 
     saved = []
     original = speed.run_speed

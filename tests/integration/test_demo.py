@@ -10,7 +10,7 @@ import torch
 
 from amsnet.checkpoint import load_pretrained
 from amsnet.cli import main
-from amsnet.demo import run_demo, STUDENT_LABEL, TEACHER_LABEL
+from amsnet.studies.demo import run_demo, STUDENT_LABEL, TEACHER_LABEL
 
 pytest.importorskip("skimage")
 

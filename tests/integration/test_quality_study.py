@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from amsnet.bench.quality import ALL_METHODS, load_config, run_study
 from amsnet.data.io import write_image
 from amsnet.errors import ConfigError, DataError
 from amsnet.methods import Supervised
 from amsnet.nets import create_net
+from amsnet.studies.bench.quality import ALL_METHODS, load_config, run_study
 from amsnet.training.fit import fit_images
 
 
@@ -126,7 +126,7 @@ def test_empty_dataset_folder_is_an_error(tmp_path: Path) -> None:
 
 
 def test_every_method_has_a_label_and_a_model_or_classical_rule() -> None:
-    from amsnet.bench.quality import LABELS, MODELS
+    from amsnet.studies.bench.quality import LABELS, MODELS
 
     produced = {row for rows in MODELS.values() for row in rows}
     assert set(LABELS) == set(ALL_METHODS)

@@ -13,8 +13,6 @@ import pytest
 import scipy.io
 import torch
 
-from amsnet.bench.quality import load_config
-from amsnet.bench.study_report import markdown_table, study_protocol
 from amsnet.checkpoint import save_pretrained
 from amsnet.cli import main
 from amsnet.data import sidd_kaggle
@@ -34,6 +32,8 @@ from amsnet.evaluate import evaluate
 from amsnet.inference import load_for_inference
 from amsnet.methods import AMSNet
 from amsnet.nets import create_net
+from amsnet.studies.bench.quality import load_config
+from amsnet.studies.bench.study_report import markdown_table, study_protocol
 from tests.nets_tiny import TINY
 
 

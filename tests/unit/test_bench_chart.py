@@ -1,4 +1,4 @@
-"""``amsnet.bench.chart``: reading results files, clear errors, SVG and PNG output."""
+"""``amsnet.studies.bench.chart``: reading results files, clear errors, SVG and PNG output."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from PIL import Image
 
 pytest.importorskip("matplotlib", reason="amsnet[plot] is not installed")
 
-from amsnet.bench.chart import draw_chart, PAPER_SERIES, read_points, Series, write_chart
 from amsnet.errors import DataError
+from amsnet.studies.bench.chart import draw_chart, PAPER_SERIES, read_points, Series, write_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -1,4 +1,5 @@
-"""``amsnet.bench.cost`` and its counters: analytic counts, passes read from the code, Table 1."""
+"""``amsnet.studies.bench.cost`` and its counters: analytic counts, passes read from the code,
+Table 1."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from amsnet.bench.cost import (
+from amsnet.errors import ConfigError
+from amsnet.nets import list_presets
+from amsnet.studies.bench.cost import (
     compare,
     conclusion,
     cost_markdown,
@@ -15,9 +18,7 @@ from amsnet.bench.cost import (
     PaperCost,
     TABLE1,
 )
-from amsnet.bench.counting import count_call
-from amsnet.errors import ConfigError
-from amsnet.nets import list_presets
+from amsnet.studies.bench.counting import count_call
 
 
 def dncnn_macs(size: int, width: int, depth: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from amsnet.bench.speed import timed
+from amsnet.studies.bench.speed import timed
 
 
 def _counting_call():

@@ -57,7 +57,7 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
 
 def _run_cost(args: argparse.Namespace) -> int:
     from amsnet.atomic import atomic_path
-    from amsnet.bench.cost import cost_markdown, cost_records, measure_costs, summary
+    from amsnet.studies.bench.cost import cost_markdown, cost_records, measure_costs, summary
 
     _check_outputs(args, json=args.json)
     rows = measure_costs(args.nets, args.preset, args.size)
@@ -141,7 +141,7 @@ def _add_speed(sub: argparse._SubParsersAction) -> None:
 
 def _run_speed(args: argparse.Namespace) -> int:
     from amsnet.atomic import atomic_path
-    from amsnet.bench.speed import run_speed, speed_markdown, SpeedOptions
+    from amsnet.studies.bench.speed import run_speed, speed_markdown, SpeedOptions
 
     _check_outputs(args, json=args.json, markdown=args.markdown)
     options = SpeedOptions(
@@ -208,7 +208,7 @@ def _add_chart(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_chart(args: argparse.Namespace) -> int:
-    from amsnet.bench.chart import read_points, write_chart
+    from amsnet.studies.bench.chart import read_points, write_chart
 
     _check_outputs(args, output=args.output, png=args.png)
     points = read_points(
@@ -235,7 +235,7 @@ def _run_chart(args: argparse.Namespace) -> int:
 
 
 def _add_quality(sub: argparse._SubParsersAction) -> None:
-    from amsnet.bench.quality import ALL_METHODS, METHODS
+    from amsnet.studies.bench.quality import ALL_METHODS, METHODS
 
     parser = sub.add_parser(
         "quality",
@@ -305,8 +305,8 @@ def _add_quality(sub: argparse._SubParsersAction) -> None:
 def _run_quality(args: argparse.Namespace) -> int:
     import yaml
 
-    from amsnet.bench.quality import load_config, run_study
     from amsnet.errors import ConfigError
+    from amsnet.studies.bench.quality import load_config, run_study
 
     overrides: dict[str, dict[str, object]] = {"amsnet": {}, "apbsn": {}}
     for item in args.set:

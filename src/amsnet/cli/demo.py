@@ -34,8 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from amsnet.demo import run_demo
     from amsnet.runtime import tune_cpu_allocator
+    from amsnet.studies.demo import run_demo
 
     tune_cpu_allocator()
     rows = run_demo(

@@ -6,7 +6,7 @@ SIDD benchmark: the original SIDD server has closed, and the Kaggle board that r
 0.86-0.88 for outputs whose SSIM the old server put at 0.93-0.94, so a paper's old-server SSIM
 and a Kaggle SSIM measure different things (``docs/sidd_benchmark.md`` gives the sources).
 Every evaluation report (:class:`amsnet.evaluate.EvaluationReport`), every quality-study
-report (:mod:`amsnet.bench.study_report`) and every submission message of ``amsnet submit``
+report (:mod:`amsnet.studies.bench.study_report`) and every submission message of ``amsnet submit``
 therefore carries the label :func:`protocol_for` gives, and this table is the only place
 those labels are written.
 

@@ -14,7 +14,7 @@ and E (with R3), and AP-BSN (DBSNl) without and with R3. Per variant:
 * the scheme overhead: the share of the time spent outside the backbone calls (PD,
   partitions, masking, stitching, R3 bookkeeping), found by timing the same backbone calls on
   inputs of the shapes ``denoise`` gives it (recorded while counting its FLOPs);
-* FLOPs per image (:mod:`amsnet.bench.counting`, counted on the meta device) and the
+* FLOPs per image (:mod:`amsnet.studies.bench.counting`, counted on the meta device) and the
   backbone's achieved GFLOP/s as a share of the *ceiling*, a 3x3 64->64 convolution on
   1x64x256x256 measured on the same machine in both memory formats and in every measured
   precision.
@@ -37,7 +37,6 @@ from typing import Any
 
 import torch
 
-from amsnet.bench.cost import BLIND_SPOT_NET, count_denoise, method_for
 from amsnet.errors import ConfigError
 from amsnet.memory import available_memory, peak_memory
 from amsnet.nets import list_nets
@@ -52,6 +51,7 @@ from amsnet.precision import (
     run_backbone,
 )
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
+from amsnet.studies.bench.cost import BLIND_SPOT_NET, count_denoise, method_for
 
 log = logging.getLogger(__name__)
 

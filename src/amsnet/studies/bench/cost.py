@@ -27,11 +27,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from amsnet.bench.counting import Count, count_call
 from amsnet.errors import ConfigError
 from amsnet.methods import AMSNet, APBSN
 from amsnet.nets import create_net, list_nets
 from amsnet.ops.masks import PixelKey
+from amsnet.studies.bench.counting import Count, count_call
 
 TABLE1_SIZE = 160
 """Side of the square RGB image Table 1's FLOPs are given for."""
@@ -237,7 +237,7 @@ def compare(row: CostRow) -> list[Fit]:
     """Table 1's FLOPs divided by our counts in five conventions (empty without a paper row).
 
     The conventions: MACs of one full-resolution pass; MACs of the whole B ``denoise``; the
-    per-layer MACs (:mod:`amsnet.bench.counting`) of one pass, of the B passes taken as
+    per-layer MACs (:mod:`amsnet.studies.bench.counting`) of one pass, of the B passes taken as
     full-resolution passes, and of the whole B ``denoise`` (PD sub-images, padding included).
     A FLOPs count of one pass is not listed: it equals the MACs of two passes, so it is the
     same candidate as "x 2 passes" for AMSNet and is told apart only by AP-BSN's single pass.
@@ -341,7 +341,7 @@ def cost_markdown(rows: list[CostRow]) -> str:
     lines = [
         f"Costs on one 1x3x{size}x{size} image (FLOPs by torch.utils.flop_counter, a "
         f'multiply-add = 2 FLOPs; MACs = FLOPs / 2; "layer MACs": the per-layer profilers\' '
-        f"rule, see amsnet.bench.counting).",
+        f"rule, see amsnet.studies.bench.counting).",
         "",
         "| method | backbone | preset | params | GFLOPs 1 pass | GMACs 1 pass | layer GMACs "
         "1 pass | passes B | backbone calls B | GFLOPs B | passes E | R3 calls | GFLOPs E |",

@@ -1,4 +1,4 @@
-"""Settings of the quality study (:mod:`amsnet.bench.quality`): its rows, its labels, the
+"""Settings of the quality study (:mod:`amsnet.studies.bench.quality`): its rows, its labels, the
 method settings per kind of noise, and the validated :class:`StudyConfig`."""
 
 from __future__ import annotations

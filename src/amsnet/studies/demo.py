@@ -28,14 +28,14 @@ import numpy as np
 import torch
 
 from amsnet.atomic import atomic_path, check_output_folder
-from amsnet.classical import bm3d_denoise, estimated_sigma, oracle_sigma, require_bm3d
-from amsnet.comparison import comparison_sheet
 from amsnet.data.camera_noise import camera_noise
 from amsnet.data.io import from_uint8, write_image
 from amsnet.data.noise import image_seed
 from amsnet.errors import ConfigError
 from amsnet.metrics import psnr, ssim
 from amsnet.no_reference import assess, NoReferenceReport
+from amsnet.studies.classical import bm3d_denoise, estimated_sigma, oracle_sigma, require_bm3d
+from amsnet.studies.comparison import comparison_sheet
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from amsnet.atomic import atomic_path
-from amsnet.bench.study_config import ALL_METHODS, LABELS, StudyConfig
-from amsnet.comparison import comparison_sheet
 from amsnet.data.protocols import protocol_for
 from amsnet.errors import ConfigError
+from amsnet.studies.bench.study_config import ALL_METHODS, LABELS, StudyConfig
+from amsnet.studies.comparison import comparison_sheet
 
 log = logging.getLogger(__name__)
 

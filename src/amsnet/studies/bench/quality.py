@@ -8,9 +8,10 @@ seeds. The self-supervised methods never see a clean image; the supervised ceili
 on the (noisy, clean) pairs of the same images, so it is an upper bound, not a competitor.
 
 Rows (``METHODS``): ``noisy``; ``bm3d-oracle``, ``bm3d-estimated`` (see
-:mod:`amsnet.classical`); ``apbsn-r3`` (DBSNl, PD 5 / 2, R3); ``amsnet-b`` and ``amsnet-b-e``
-(one model, without and with R3); ``amsnet-p`` and ``amsnet-p-e`` (AMSNet-B trained for
-``1 - finetune_share`` of the budget, then fine-tuned with L_t for the rest); ``supervised``.
+:mod:`amsnet.studies.classical`); ``apbsn-r3`` (DBSNl, PD 5 / 2, R3); ``amsnet-b`` and
+``amsnet-b-e`` (one model, without and with R3); ``amsnet-p`` and ``amsnet-p-e`` (AMSNet-B
+trained for ``1 - finetune_share`` of the budget, then fine-tuned with L_t for the rest);
+``supervised``.
 
 Budgets are CPU seconds of this process (``time.process_time``), so other programs on the
 machine do not shrink them; inference times are wall-clock seconds per image. Every (seed,
@@ -30,7 +31,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from amsnet.bench.study_config import (
+from amsnet.checkpoint import load_pretrained, save_pretrained
+from amsnet.data.benchmarks import load_pairs
+from amsnet.errors import ConfigError
+from amsnet.methods import AMSNet, APBSN, Supervised
+from amsnet.metrics import psnr, ssim
+from amsnet.nets import create_net
+from amsnet.runtime import prepare_for_inference, resolve_device
+from amsnet.studies.bench.study_config import (
     ABLATION,
     ALL_METHODS,
     AMSNET_BY_NOISE,
@@ -42,7 +50,7 @@ from amsnet.bench.study_config import (
     REFINED,
     StudyConfig,
 )
-from amsnet.bench.study_report import (
+from amsnet.studies.bench.study_report import (
     claim_folder,
     markdown_table,
     read_json,
@@ -53,14 +61,7 @@ from amsnet.bench.study_report import (
     write_json,
     write_results,
 )
-from amsnet.checkpoint import load_pretrained, save_pretrained
-from amsnet.classical import bm3d_denoise, estimated_sigma, oracle_sigma, require_bm3d
-from amsnet.data.benchmarks import load_pairs
-from amsnet.errors import ConfigError
-from amsnet.methods import AMSNet, APBSN, Supervised
-from amsnet.metrics import psnr, ssim
-from amsnet.nets import create_net
-from amsnet.runtime import prepare_for_inference, resolve_device
+from amsnet.studies.classical import bm3d_denoise, estimated_sigma, oracle_sigma, require_bm3d
 from amsnet.training.fit import fit_images
 
 log = logging.getLogger(__name__)
