@@ -12,6 +12,7 @@ from torch import nn
 from amsnet.config import ModelConfig, NetConfig, OptimizerConfig, validate
 from amsnet.errors import ConfigError
 from amsnet.methods import AMSNet, APBSN, Distilled, Supervised
+from amsnet.methods.base import Method
 from amsnet.nets import create_net
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,14 +22,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-METHODS: dict[str, type[nn.Module]] = {
+METHODS: dict[str, type[Method]] = {
     "amsnet": AMSNet,
     "apbsn": APBSN,
     "supervised": Supervised,
     "distilled": Distilled,
 }
-
-Method = AMSNet | APBSN | Supervised | Distilled
+"""The method classes by ``method.name`` (each follows :class:`amsnet.methods.base.Method`)."""
 
 
 def build_net(config: NetConfig | Mapping[str, Any]) -> nn.Module:
@@ -124,13 +124,3 @@ def build_train_dataset(
     from amsnet.training.datasets import build_train_dataset as build
 
     return build(config, pd_factor=pd_factor, seed=seed, with_clean=with_clean, device=device)
-
-
-def training_pd_factor(config: ExperimentConfig) -> int:
-    """The PD factor training crops must be a multiple of (1 without PD)."""
-    method = config.method
-    if method.name in ("supervised", "distilled"):
-        return 1
-    if config.train.stage == "P" and getattr(method, "pd_factor_finetune", None):
-        return int(method.pd_factor_finetune)
-    return int(method.pd_factor_train)

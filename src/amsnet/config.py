@@ -22,7 +22,7 @@ import types
 import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, get_args, Literal
+from typing import Annotated, Any, ClassVar, get_args, Literal
 
 from pydantic import (
     BaseModel,
@@ -40,6 +40,8 @@ Masking = Literal["complementary", "excessive"]
 LossBranches = Literal["first", "all"]
 SmoothnessPrior = Literal["tv_l1", "tv_l2", "tv_isotropic"]
 PadMode = Literal["reflect", "replicate", "circular"]
+Stage = Literal["B", "P"]
+"""``B``: a method's training objective; ``P``: AMSNet's fine-tuning objective L_t."""
 
 
 class _Strict(BaseModel):
@@ -48,6 +50,9 @@ class _Strict(BaseModel):
 
 class AMSNetConfig(_Strict):
     """Settings of the asymmetric mask scheme (AMSNet, ECCV 2024)."""
+
+    stages: ClassVar[tuple[Stage, ...]] = ("B", "P")
+    """The stages the method has an objective for (its class reads them from here)."""
 
     name: Literal["amsnet"] = "amsnet"
     pd_factor_train: int = Field(5, ge=1, le=16)
@@ -101,6 +106,8 @@ class AMSNetConfig(_Strict):
 class APBSNConfig(_Strict):
     """Settings of AP-BSN (Lee et al., CVPR 2022): asymmetric PD around a blind-spot network."""
 
+    stages: ClassVar[tuple[Stage, ...]] = ("B",)
+
     name: Literal["apbsn"] = "apbsn"
     pd_factor_train: int = Field(5, ge=1, le=16)
     """PD stride while training (AP-BSN's pd_a)."""
@@ -124,6 +131,8 @@ class SupervisedConfig(_Strict):
     ground truth.
     """
 
+    stages: ClassVar[tuple[Stage, ...]] = ("B",)
+
     name: Literal["supervised"] = "supervised"
 
 
@@ -134,6 +143,8 @@ class DistilledConfig(_Strict):
     neither.
     """
 
+    stages: ClassVar[tuple[Stage, ...]] = ("B",)
+
     name: Literal["distilled"] = "distilled"
     teacher: str | None = None
     """The teacher: a shipped model's name or a weights file's name (provenance)."""
@@ -141,6 +152,7 @@ class DistilledConfig(_Strict):
     """The teacher output the student reproduces: ``E`` (with R3) or ``B``."""
 
 
+_METHOD_CONFIGS = (AMSNetConfig, APBSNConfig, SupervisedConfig, DistilledConfig)
 MethodConfig = Annotated[
     AMSNetConfig | APBSNConfig | SupervisedConfig | DistilledConfig, Field(discriminator="name")
 ]
@@ -179,7 +191,6 @@ TrainDataKind = Literal[
 PairRule = Literal["polyu", "cc", "regex", "folders", "csv"]
 NoiseLevel = Literal["low", "medium", "high"]
 ValDataset = Literal["polyu", "cc", "folders", "sidd-val", "awgn", "camera"]
-Stage = Literal["B", "P"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 """The backbone's floating-point precision (:mod:`amsnet.precision`)."""
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -489,32 +500,21 @@ class ExperimentConfig(_Strict):
                 "distillation, and that kind serves only method distilled (amsnet distill "
                 "writes such a configuration)"
             )
-        if isinstance(method, DistilledConfig):
-            if self.train.stage == "P":
-                raise ValueError("train.stage P exists only for method amsnet; set stage: B")
-            return self
-        if isinstance(method, SupervisedConfig):
-            if self.data.train.kind == "noisy_folder":
-                raise ValueError(
-                    "method supervised trains on noisy/clean pairs but data.train.kind "
-                    "noisy_folder has no clean images; use sidd_medium, paired_folder or "
-                    "synthetic_camera"
-                )
-            if self.train.stage == "P":
-                raise ValueError(
-                    "train.stage P (fine-tuning with L_t) exists only for method amsnet; set "
-                    "train.stage: B"
-                )
-            return self
-        if self.train.stage == "P" and not isinstance(method, AMSNetConfig):
+        stage = self.train.stage
+        if stage not in method.stages:
+            able = [m.model_fields["name"].default for m in _METHOD_CONFIGS if stage in m.stages]
             raise ValueError(
-                f"train.stage P (fine-tuning with L_t) exists only for method amsnet, not "
-                f"{method.name}; set method.name: amsnet or train.stage: B"
+                f"train.stage {stage} (fine-tuning with L_t) exists only for method "
+                f"{', '.join(able)}, not {method.name}; set method.name: {able[0]} or "
+                "train.stage: B"
             )
-        factor, key = method.pd_factor_train, "pd_factor_train"
-        finetune = self.train.stage == "P" and isinstance(method, AMSNetConfig)
-        if finetune and method.pd_factor_finetune is not None:
-            factor, key = method.pd_factor_finetune, "pd_factor_finetune"
+        if isinstance(method, SupervisedConfig) and self.data.train.kind == "noisy_folder":
+            raise ValueError(
+                "method supervised trains on noisy/clean pairs but data.train.kind "
+                "noisy_folder has no clean images; use sidd_medium, paired_folder or "
+                "synthetic_camera"
+            )
+        factor, key = self.crop_multiple()
         if crop % factor:
             lower = crop - crop % factor
             raise ValueError(
@@ -522,6 +522,17 @@ class ExperimentConfig(_Strict):
                 f"use {lower or factor} or {lower + factor}"
             )
         return self
+
+    def crop_multiple(self) -> tuple[int, str]:
+        """The PD factor training crops must be a multiple of (1 without PD), and the
+        ``method`` key it comes from (``pd_factor_finetune`` in stage P when set)."""
+        method = self.method
+        if not isinstance(method, AMSNetConfig | APBSNConfig):
+            return 1, "pd_factor_train"
+        finetune = getattr(method, "pd_factor_finetune", None) if self.train.stage == "P" else None
+        if finetune is not None:
+            return finetune, "pd_factor_finetune"
+        return method.pd_factor_train, "pd_factor_train"
 
     def weights_config(self) -> ModelConfig:
         """The ``method`` and ``net`` sections: what a weights file stores."""

@@ -29,13 +29,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
+    from amsnet.config import load_config
+    from amsnet.errors import ConfigError
 
     try:
-        stage = (yaml.safe_load(args.config.read_text()) or {}).get("train", {}).get("stage")
-    except (OSError, yaml.YAMLError, AttributeError):
-        stage = None  # load_config reports the problem with the file
-    if stage not in (None, "P"):
+        stage = load_config(args.config, args.overrides).train.stage
+    except ConfigError:
+        stage = None  # run_training reports the problem with the file
+    if stage == "B":
         log.warning(
             "%s is a stage-%s configuration: fine-tuning keeps its crop size and learning rate "
             "(the paper uses 320x320 crops and lr 1e-5, as configs/amsnet_p/ does)",

@@ -18,15 +18,22 @@ Refinement (AMSNet-*-E): R3 with the whole masked network at full resolution.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from amsnet.config import AMSNetConfig, validate
+from amsnet.config import AMSNetConfig, Stage, validate
 from amsnet.errors import ConfigError
 from amsnet.losses import colour_consistency, l1, masked_l1, total_variation
-from amsnet.methods.base import constructor_arguments, default_generator, eval_mode, LossOutput
+from amsnet.methods.base import (
+    Batch,
+    constructor_arguments,
+    default_generator,
+    eval_mode,
+    LossOutput,
+    require_stage,
+)
 from amsnet.ops.checks import check_bchw
 from amsnet.ops.masks import hidden_masks, hide, keyed_partition, PixelKey, random_partition
 from amsnet.ops.padding import crop, pad, pad_to_multiple, Padding
@@ -72,6 +79,12 @@ class AMSNet(nn.Module):
         >>> method.denoise(noisy).shape
         torch.Size([1, 3, 37, 41])
     """
+
+    needs_target: ClassVar[bool] = False
+    """Self-supervised: the objective sees noisy crops only."""
+
+    stages: ClassVar[tuple[Stage, ...]] = AMSNetConfig.stages
+    """``B``: L_m (:meth:`training_loss`); ``P``: L_t (:meth:`finetune_loss`)."""
 
     backbone_dtype: torch.dtype | None = None
     """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
@@ -176,6 +189,20 @@ class AMSNet(nn.Module):
         return crop(pd_up(self._stitch(outputs, assignment), factor), padding)
 
     # -- objectives -------------------------------------------------------------------------
+
+    def objective(
+        self, batch: Batch, stage: Stage = "B", *, generator: torch.Generator
+    ) -> LossOutput:
+        """L_m in stage B (:meth:`training_loss`), L_t in stage P (:meth:`finetune_loss`),
+        of ``batch.noisy`` only.
+
+        Raises:
+            ConfigError: an unknown stage.
+        """
+        require_stage(self, stage)
+        if stage == "P":
+            return self.finetune_loss(batch.noisy, generator=generator)
+        return self.training_loss(batch.noisy, generator=generator)
 
     def training_loss(self, noisy: torch.Tensor, *, generator: torch.Generator) -> LossOutput:
         """L_m: masked L1 in PD space, one random partition per sub-image (supplement Eq. 1).

@@ -12,14 +12,21 @@ minimised by the identity map (supplement section 1.8), which AMSNet avoids by m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from amsnet.config import APBSNConfig, validate
+from amsnet.config import APBSNConfig, Stage, validate
 from amsnet.losses import l1
-from amsnet.methods.base import constructor_arguments, default_generator, eval_mode, LossOutput
+from amsnet.methods.base import (
+    Batch,
+    constructor_arguments,
+    default_generator,
+    eval_mode,
+    LossOutput,
+    require_stage,
+)
 from amsnet.ops.checks import check_bchw
 from amsnet.ops.masks import PixelKey
 from amsnet.ops.padding import crop, pad, pad_to_multiple
@@ -48,6 +55,12 @@ class APBSN(nn.Module):
         >>> method.denoise(torch.rand(1, 3, 21, 30)).shape
         torch.Size([1, 3, 21, 30])
     """
+
+    needs_target: ClassVar[bool] = False
+    """Self-supervised: the objective sees noisy crops only."""
+
+    stages: ClassVar[tuple[Stage, ...]] = APBSNConfig.stages
+    """``B`` only (:meth:`training_loss`)."""
 
     backbone_dtype: torch.dtype | None = None
     """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
@@ -100,6 +113,17 @@ class APBSN(nn.Module):
             self.backbone, pad(batch * s.value_scale, (p, p, p, p), "reflect"), self.backbone_dtype
         )
         return crop(out, (p, p, p, p)) / s.value_scale
+
+    def objective(
+        self, batch: Batch, stage: Stage = "B", *, generator: torch.Generator
+    ) -> LossOutput:
+        """Stage B: :meth:`training_loss` of ``batch.noisy``.
+
+        Raises:
+            ConfigError: another stage.
+        """
+        require_stage(self, stage)
+        return self.training_loss(batch.noisy, generator=generator)
 
     def training_loss(
         self, noisy: torch.Tensor, *, generator: torch.Generator | None = None

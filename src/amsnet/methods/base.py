@@ -1,7 +1,10 @@
-"""The method contract: an explicit training objective and an explicit inference.
+"""The method contract: one training objective and an explicit inference.
 
 A method never has a ``forward`` that switches on ``self.training``: training calls
-``training_loss``, inference calls ``denoise`` (which runs without gradients).
+``objective`` on a :class:`Batch`, inference calls ``denoise`` (which runs without gradients).
+Everything that trains, saves or runs a method (the trainer, the quick fit, the evaluator, the
+inference code) relies on the :class:`Method` protocol only, so a new method is one new file
+(a module class that follows it) plus its registration.
 """
 
 from __future__ import annotations
@@ -9,9 +12,39 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
+
+from amsnet.config import Stage
+from amsnet.errors import ConfigError
+
+STAGE_NAMES: dict[str, str] = {"B": "training", "P": "fine-tuning"}
+"""What each stage of ``train.stage`` optimises, in words (for messages)."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of training crops.
+
+    Attributes:
+        noisy: ``(B, C, H, W)`` noisy crops in ``[0, 1]``.
+        target: ``(B, C, H, W)`` image paired with each crop, for a method that declares
+            ``needs_target`` (the ground truth of the supervised ceiling, the teacher's output
+            for a distilled student); ``None`` for a self-supervised method, which must only
+            ever see noisy pixels.
+    """
+
+    noisy: torch.Tensor
+    target: torch.Tensor | None = None
+
+    def to(self, device: torch.device, *, non_blocking: bool = False) -> Batch:
+        """The same batch on ``device``."""
+        target = self.target
+        return Batch(
+            self.noisy.to(device, non_blocking=non_blocking),
+            None if target is None else target.to(device, non_blocking=non_blocking),
+        )
 
 
 @dataclass
@@ -28,13 +61,28 @@ class LossOutput:
 
 
 @runtime_checkable
-class SelfSupervisedMethod(Protocol):
-    """What the trainer, the evaluator and the inference code rely on."""
+class Method(Protocol):
+    """What the trainer, the quick fit, the evaluator and the inference code rely on.
+
+    A method is a :class:`torch.nn.Module` (its parameters, buffers and ``state_dict`` are
+    the backbone's) that also has these members.
+    """
 
     backbone: torch.nn.Module
+    backbone_dtype: torch.dtype | None
+    """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
 
-    def training_loss(self, noisy: torch.Tensor, *, generator: torch.Generator) -> LossOutput:
-        """Self-supervised loss of a batch of noisy crops ``(B, C, H, W)`` in ``[0, 1]``."""
+    needs_target: ClassVar[bool]
+    """The objective needs ``Batch.target``; training code passes a target to such a method
+    only, and refuses data without one."""
+
+    stages: ClassVar[tuple[Stage, ...]]
+    """The stages ``objective`` accepts (``"B"``: training, ``"P"``: fine-tuning)."""
+
+    def objective(
+        self, batch: Batch, stage: Stage = "B", *, generator: torch.Generator
+    ) -> LossOutput:
+        """The loss of ``batch`` for ``stage`` (one of ``stages``), differentiable."""
         ...
 
     def denoise(
@@ -54,15 +102,18 @@ class SelfSupervisedMethod(Protocol):
         ...
 
 
-def target_keyword(method: object) -> str | None:
-    """The keyword under which ``method``'s objective takes the image paired with each noisy
-    crop (``"clean"`` for the supervised ceiling, ``"target"`` for a distilled student), or
-    ``None`` for a self-supervised method, which must only ever see noisy pixels.
+def require_stage(method: object, stage: str) -> None:
+    """Raise unless ``method`` has an objective for ``stage``.
 
-    Training code asks this instead of testing for method classes, so a new method that needs
-    a target declares it in one place: a ``target_keyword`` class attribute.
+    Raises:
+        ConfigError: naming the method, the stage and the stages it has.
     """
-    return getattr(type(method), "target_keyword", None)
+    stages: tuple[str, ...] = getattr(type(method), "stages", ())
+    if stage not in stages:
+        raise ConfigError(
+            f"{type(method).__name__} has no {STAGE_NAMES.get(stage, stage)} objective "
+            f"(stage {stage}); its stages: {', '.join(stages) or 'none'}"
+        )
 
 
 def constructor_arguments(local_variables: dict[str, Any]) -> dict[str, Any]:

@@ -18,10 +18,16 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from amsnet.config import DistilledConfig, validate
+from amsnet.config import DistilledConfig, Stage, validate
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.losses import l1
-from amsnet.methods.base import constructor_arguments, eval_mode, LossOutput
+from amsnet.methods.base import (
+    Batch,
+    constructor_arguments,
+    eval_mode,
+    LossOutput,
+    require_stage,
+)
 from amsnet.ops.checks import check_bchw
 from amsnet.precision import run_backbone
 
@@ -46,9 +52,11 @@ class Distilled(nn.Module):
         torch.Size([2, 3, 24, 24])
     """
 
-    target_keyword: ClassVar[str] = "target"
-    """The objective takes the paired image as ``target=`` (the trainer and the quick fit read
-    this to know what the method needs)."""
+    needs_target: ClassVar[bool] = True
+    """The objective needs ``Batch.target``: the teacher's output for each crop."""
+
+    stages: ClassVar[tuple[Stage, ...]] = DistilledConfig.stages
+    """``B`` only (:meth:`training_loss`)."""
 
     backbone_dtype: torch.dtype | None = None
     """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
@@ -68,6 +76,17 @@ class Distilled(nn.Module):
     def method_config(self) -> dict[str, Any]:
         """The settings that rebuild this method."""
         return self.settings.model_dump()
+
+    def objective(
+        self, batch: Batch, stage: Stage = "B", *, generator: torch.Generator
+    ) -> LossOutput:
+        """Stage B: :meth:`training_loss` of ``batch.noisy`` against ``batch.target``.
+
+        Raises:
+            ConfigError: another stage, or no target.
+        """
+        require_stage(self, stage)
+        return self.training_loss(batch.noisy, target=batch.target)
 
     def training_loss(
         self,

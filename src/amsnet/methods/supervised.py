@@ -4,7 +4,7 @@ A self-supervised method never sees a clean image. Training the *same* backbone 
 against the ground truth, on the same noisy images and for the same budget, shows how much the
 missing ground truth costs: the figure a self-supervised method is measured against (the
 AMSNet paper compares with supervised results in the same way). This is not a self-supervised
-method: its objective needs ``clean=``, which the trainer only passes to it.
+method: its objective needs the clean image (``needs_target``), which training passes to it only.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from amsnet.config import SupervisedConfig, validate
+from amsnet.config import Stage, SupervisedConfig, validate
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.losses import l1
-from amsnet.methods.base import eval_mode, LossOutput
+from amsnet.methods.base import Batch, eval_mode, LossOutput, require_stage
 from amsnet.ops.checks import check_bchw
 from amsnet.precision import run_backbone
 
@@ -38,9 +38,11 @@ class Supervised(nn.Module):
         torch.Size([2, 3, 24, 24])
     """
 
-    target_keyword: ClassVar[str] = "clean"
-    """The objective takes the paired image as ``clean=`` (see
-    :func:`amsnet.methods.base.target_keyword`)."""
+    needs_target: ClassVar[bool] = True
+    """The objective needs ``Batch.target``: the ground truth of each crop."""
+
+    stages: ClassVar[tuple[Stage, ...]] = SupervisedConfig.stages
+    """``B`` only (:meth:`training_loss`)."""
 
     backbone_dtype: torch.dtype | None = None
     """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
@@ -53,6 +55,17 @@ class Supervised(nn.Module):
     def method_config(self) -> dict[str, Any]:
         """The settings that rebuild this method (``{"name": "supervised"}``)."""
         return self.settings.model_dump()
+
+    def objective(
+        self, batch: Batch, stage: Stage = "B", *, generator: torch.Generator
+    ) -> LossOutput:
+        """Stage B: :meth:`training_loss` of ``batch.noisy`` against ``batch.target``.
+
+        Raises:
+            ConfigError: another stage, or no target.
+        """
+        require_stage(self, stage)
+        return self.training_loss(batch.noisy, clean=batch.target)
 
     def training_loss(
         self,

@@ -1,9 +1,10 @@
 """A small, dependable optimisation loop for a self-supervised method.
 
-``fit`` runs a method's own objective (``training_loss`` or ``finetune_loss``) on batches from
-a sampler for a number of steps or a wall-clock budget, with AdamW and a cosine-decaying
-learning rate. It is what the demo and the zero-shot mode use; long runs with validation,
-checkpoints and resuming are the trainer's job.
+``fit`` runs a method's objective (stage B or P) on batches from a sampler for a number of
+steps or a wall-clock budget, with AdamW and a cosine-decaying learning rate
+(:func:`amsnet.training.schedule.cosine_factor`), one :class:`~amsnet.training.step.TrainStep`
+per step as in the trainer. It is what the demo and the zero-shot mode use; long runs with
+validation, checkpoints and resuming are the trainer's job.
 """
 
 from __future__ import annotations
@@ -17,14 +18,20 @@ from typing import Literal
 
 import torch
 
+from amsnet.config import Stage
 from amsnet.errors import ConfigError
-from amsnet.methods.base import target_keyword
+from amsnet.methods.base import Batch, Method, require_stage
+from amsnet.training.schedule import cosine_factor
+from amsnet.training.step import TrainStep
 
 log = logging.getLogger(__name__)
 
-# A sampler returns noisy crops, or (noisy, clean) crops for a supervised objective.
-BatchSampler = Callable[[torch.Generator], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
+# A sampler returns noisy crops, a (noisy, target) pair of crops or a Batch.
+BatchSampler = Callable[
+    [torch.Generator], "torch.Tensor | tuple[torch.Tensor, torch.Tensor] | Batch"
+]
 Objective = Literal["train", "finetune"]
+STAGE_OF_OBJECTIVE: dict[str, Stage] = {"train": "B", "finetune": "P"}
 
 
 @dataclass
@@ -44,14 +51,8 @@ class FitResult:
     skipped: int = 0
 
 
-def cosine_factor(progress: float, floor: float = 0.01) -> float:
-    """Learning-rate multiplier: cosine from 1 at ``progress`` 0 down to ``floor`` at 1."""
-    progress = min(max(progress, 0.0), 1.0)
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 def fit(
-    method: torch.nn.Module,
+    method: Method,
     sample: BatchSampler,
     *,
     generator: torch.Generator,
@@ -69,17 +70,17 @@ def fit(
     """Optimise ``method`` on batches drawn by ``sample`` for ``steps`` or ``seconds``.
 
     Args:
-        method: an :class:`~amsnet.AMSNet` or :class:`~amsnet.APBSN` (trained in place).
+        method: any method (:class:`amsnet.methods.base.Method`; trained in place).
         sample: ``sample(generator) -> (B, C, H, W)`` noisy crops in ``[0, 1]`` on the
-            method's device, or ``(noisy, clean)`` crops for a supervised objective (then
-            passed as ``training_loss(noisy, clean=clean)``).
+            method's device, or ``(noisy, target)`` crops (or a :class:`Batch`) for a method
+            that ``needs_target``.
         generator: source of the masks (and of ``sample``'s randomness).
         steps: number of optimisation steps.
         seconds: time budget, measured by ``clock``; the learning rate decays over it.
         lr: peak learning rate (AdamW).
         weight_decay: AdamW weight decay.
-        objective: ``"train"`` (``training_loss``, L_m) or ``"finetune"`` (``finetune_loss``,
-            L_t; AMSNet only).
+        objective: ``"train"`` (stage B: AMSNet's L_m) or ``"finetune"`` (stage P: L_t; for
+            methods whose ``stages`` include it).
         grad_clip: clip the gradient norm to this value (``None``: off).
         max_bad_steps: stop with an error after this many consecutive non-finite losses.
         log_every: record the loss every this many steps.
@@ -93,7 +94,8 @@ def fit(
 
     Raises:
         ConfigError: neither or both of ``steps`` / ``seconds``, or an objective the method
-            lacks; also when the loss stays non-finite (lower the learning rate).
+            lacks; targets for a self-supervised method; also when the loss stays
+            non-finite (lower the learning rate).
     """
     if (steps is None) == (seconds is None):
         raise ConfigError("give exactly one of steps or seconds")
@@ -103,13 +105,13 @@ def fit(
         raise ConfigError(f"seconds must be a positive time budget, got {seconds!r}")
     if seconds is not None and not math.isfinite(seconds):
         raise ConfigError(f"seconds must be finite, got {seconds!r}")
-    loss_fn = (
-        method.training_loss if objective == "train" else getattr(method, "finetune_loss", None)
-    )
-    if loss_fn is None:
-        raise ConfigError(f"{type(method).__name__} has no fine-tuning objective")
+    if objective not in STAGE_OF_OBJECTIVE:
+        raise ConfigError(f"objective must be 'train' or 'finetune', got {objective!r}")
+    stage = STAGE_OF_OBJECTIVE[objective]
+    require_stage(method, stage)
     parameters = [p for p in method.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    step = TrainStep(method, optimiser, stage, grad_clip=grad_clip)
     method.train()
     result = FitResult()
     start = clock()
@@ -119,16 +121,9 @@ def fit(
         done = result.steps / steps if steps is not None else elapsed / seconds
         if done >= 1.0:
             break
-        for group in optimiser.param_groups:
-            group["lr"] = lr * cosine_factor(done)
-        batch = sample(generator)
-        if isinstance(batch, tuple):
-            noisy, clean = batch
-            keyword = target_keyword(method) or "clean"
-            loss = loss_fn(noisy, generator=generator, **{keyword: clean}).loss
-        else:
-            loss = loss_fn(batch, generator=generator).loss
-        if not torch.isfinite(loss):
+        batch = _as_batch(method, sample(generator))
+        outcome = step(batch, generator=generator, lr=lr * cosine_factor(done))
+        if bool(outcome.skipped):
             result.skipped += 1
             bad_in_a_row += 1
             if bad_in_a_row >= max_bad_steps:
@@ -136,17 +131,11 @@ def fit(
                     f"the loss was not finite for {bad_in_a_row} steps in a row "
                     f"(step {result.steps}); lower the learning rate (now {lr})"
                 )
-            optimiser.zero_grad(set_to_none=True)
             continue
         bad_in_a_row = 0
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
-        optimiser.step()
         result.steps += 1
         if result.steps % log_every == 0 or result.steps == 1:
-            value = float(loss.detach())
+            value = float(outcome.loss)
             result.losses.append((result.steps, value))
             if progress is not None:
                 progress(result.steps, value)
@@ -156,8 +145,24 @@ def fit(
     return result
 
 
+def _as_batch(method: Method, drawn: torch.Tensor | tuple[torch.Tensor, ...] | Batch) -> Batch:
+    """A sampler's draw as a :class:`Batch`; a target only for a method that needs one."""
+    if isinstance(drawn, Batch):
+        batch = drawn
+    elif isinstance(drawn, tuple):
+        batch = Batch(*drawn)
+    else:
+        batch = Batch(drawn)
+    if batch.target is not None and not method.needs_target:
+        raise ConfigError(
+            f"{type(method).__name__} is self-supervised and must not see targets: the "
+            "sampler must give noisy crops only (fit_images: leave targets unset)"
+        )
+    return batch
+
+
 def fit_images(
-    method: torch.nn.Module,
+    method: Method,
     images: list[torch.Tensor],
     *,
     crop: int,
@@ -184,8 +189,9 @@ def fit_images(
         lr: peak learning rate.
         progress: ``progress(step, loss)`` callback.
         objective: ``"train"`` or ``"finetune"`` (see :func:`fit`).
-        targets: clean ``(3, H, W)`` images matching ``images`` one to one, for a supervised
-            method: crops are then cut at the same place in both.
+        targets: ``(3, H, W)`` images matching ``images`` one to one (clean images, or a
+            teacher's outputs), for a method that ``needs_target``: crops are then cut at the
+            same place in both.
         clock: the clock of ``seconds`` (see :func:`fit`).
 
     Raises:

@@ -16,6 +16,10 @@ optimisation step (iteration):
 
 A linear warm-up multiplies the rate by ``(step + 1) / warmup_steps`` during the first
 ``warmup_steps`` steps.
+
+The quick fit (:mod:`amsnet.training.fit`) may run for a time budget, whose number of steps is
+not known in advance: its rate is a function of the fraction of the budget spent,
+:func:`cosine_factor`.
 """
 
 from __future__ import annotations
@@ -78,3 +82,10 @@ class LearningRateSchedule:
     def _cosine(self, position: int, period: int) -> float:
         low = self.config.min_lr
         return low + (self.lr - low) * (1.0 + math.cos(math.pi * position / period)) / 2.0
+
+
+def cosine_factor(progress: float, floor: float = 0.01) -> float:
+    """Learning-rate multiplier of a budget ``progress`` in ``[0, 1]`` spent (clamped): a
+    cosine from 1 at 0 down to ``floor`` at 1 (the quick fit's schedule)."""
+    progress = min(max(progress, 0.0), 1.0)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -3,7 +3,8 @@
 :class:`Trainer` runs one experiment (:class:`amsnet.config.ExperimentConfig`): stage B
 (the method's training loss: AMSNet's L_m, AP-BSN's L1, the supervised L1) or stage P
 (AMSNet's fine-tuning loss L_t), on one device or on several under ``torchrun``
-(:mod:`amsnet.training.distributed`). What it guarantees:
+(:mod:`amsnet.training.distributed`). Each step is a :class:`~amsnet.training.step.TrainStep`
+(the one the quick fit runs too) on the method's ``objective``. What it guarantees:
 
 * **Exact resume.** Everything random is a function of the step (crops, masks) or stored in
   the resume state (global generators); the schedule is a function of the step; the optimiser,
@@ -34,10 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,13 +46,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from amsnet.build import (
-    build_method,
-    build_optimizer,
-    build_schedule,
-    build_train_dataset,
-    training_pd_factor,
-)
+from amsnet.build import build_method, build_optimizer, build_schedule, build_train_dataset
 from amsnet.checkpoint import (
     load_state,
     load_weights,
@@ -66,7 +58,7 @@ from amsnet.checkpoint import (
 from amsnet.config import ExperimentConfig, load_config
 from amsnet.data.benchmarks import EvalPair
 from amsnet.errors import ConfigError, DataError
-from amsnet.methods.base import target_keyword
+from amsnet.methods.base import Batch, Method, require_stage
 from amsnet.precision import apply_precision
 from amsnet.runtime import tune_cpu_allocator
 from amsnet.training.datasets import StepSampler
@@ -79,7 +71,10 @@ from amsnet.training.distributed import (
 from amsnet.training.ema import WeightAverage
 from amsnet.training.logbook import Logbook
 from amsnet.training.run_folder import changed_keys, describe_environment, RunFolder
+from amsnet.training.signals import ignore_interrupts, StopSignals
 from amsnet.training.state import capture_rng, mask_seed, process_seed, restore_rng
+from amsnet.training.statistics import DeviceStatistics
+from amsnet.training.step import grad_scaler, ObjectiveModule, TrainStep
 from amsnet.training.validation import is_better, load_validation_pairs, run_validation
 
 log = logging.getLogger("amsnet.training")
@@ -125,144 +120,6 @@ class TrainResult:
     fingerprints: list[str] = field(default_factory=list)
 
 
-class _Objective(nn.Module):
-    """The method's objective as a module's ``forward`` (what DDP wraps).
-
-    The paired image (the ground truth of the supervised method, the teacher's output for a
-    distilled student) is passed only to methods that declare a ``target_keyword``; a
-    self-supervised method's objective is never called with it.
-    """
-
-    def __init__(self, method: nn.Module, stage: str) -> None:
-        super().__init__()
-        self.method = method
-        self.loss_name = "finetune_loss" if stage == "P" else "training_loss"
-
-    def forward(
-        self, noisy: torch.Tensor, clean: torch.Tensor | None, generator: torch.Generator
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        objective = getattr(self.method, self.loss_name)
-        keyword = target_keyword(self.method)
-        if keyword is not None:
-            output = objective(noisy, generator=generator, **{keyword: clean})
-        else:
-            output = objective(noisy, generator=generator)
-        return output.loss, output.terms
-
-
-class _StopSignals:
-    """SIGINT/SIGTERM set a flag (first signal) or stop at once (second signal)."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self._previous[number] = signal.signal(number, self._handle)
-        return self
-
-    def _handle(self, number: int, frame: Any) -> None:
-        if self.received is not None:
-            # Second signal: the user wants out now.
-            self.__exit__()
-            signal.signal(number, signal.SIG_DFL)
-            os.kill(os.getpid(), number)
-            return
-        self.received = number
-        log.warning(
-            "%s received: stopping after this step and saving a checkpoint (send it again to "
-            "stop at once without saving)",
-            signal.Signals(number).name,
-        )
-
-    def __exit__(self, *exc: object) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-        self._previous.clear()
-
-
-def _ignore_interrupts(worker_id: int) -> None:
-    """DataLoader workers ignore Ctrl-C: the training process decides when to stop them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class _DeviceStatistics:
-    """Loss sums and skip counters kept on the device; read on the host every log interval."""
-
-    def __init__(self, device: torch.device, skipped_steps: int = 0, bad_in_a_row: int = 0) -> None:
-        self.device = device
-        self.loss_sum = torch.zeros((), device=device)
-        self.finite_steps = torch.zeros((), device=device)
-        self.terms: dict[str, torch.Tensor] = {}
-        self.skipped = torch.tensor(skipped_steps, device=device, dtype=torch.float32)
-        self.bad_in_a_row = torch.tensor(bad_in_a_row, device=device, dtype=torch.float32)
-        self.worst_run = self.bad_in_a_row.clone()
-
-    def add(
-        self,
-        loss: torch.Tensor,
-        terms: dict[str, torch.Tensor],
-        bad_loss: torch.Tensor,
-        skipped: torch.Tensor,
-    ) -> None:
-        zero = torch.zeros((), device=self.device)
-        self.loss_sum += torch.where(bad_loss, zero, loss.float())
-        self.finite_steps += (~bad_loss).float()
-        for name, value in terms.items():
-            total = self.terms.setdefault(name, torch.zeros((), device=self.device))
-            total += torch.where(bad_loss, zero, value.detach().float())
-        self.skipped += skipped.float()
-        self.bad_in_a_row = (self.bad_in_a_row + 1) * bad_loss.float()
-        self.worst_run = torch.maximum(self.worst_run, self.bad_in_a_row)
-
-    def read(self, context: Distributed) -> dict[str, Any]:
-        """Means over the interval (and over processes), then reset the interval sums."""
-        names = sorted(self.terms)
-        sums = torch.stack([self.loss_sum, self.finite_steps, *(self.terms[n] for n in names)])
-        runs = torch.stack([self.worst_run, self.skipped, self.bad_in_a_row])
-        context.all_reduce(sums, "sum")
-        context.all_reduce(runs, "max")
-        values = sums.tolist()
-        worst, skipped, bad_in_a_row = (int(v) for v in runs.tolist())
-        count = values[1]
-        result: dict[str, Any] = {"loss": values[0] / count if count else math.nan}
-        for name, total in zip(names, values[2:], strict=True):
-            result[name] = total / count if count else math.nan
-        result["worst_run"] = worst
-        result["skipped_steps"] = skipped
-        result["bad_in_a_row"] = bad_in_a_row
-        self.loss_sum.zero_()
-        self.finite_steps.zero_()
-        for total in self.terms.values():
-            total.zero_()
-        self.worst_run.copy_(self.bad_in_a_row)
-        return result
-
-    def counters(self) -> dict[str, int]:
-        """``skipped_steps`` and ``bad_in_a_row`` (one host read)."""
-        skipped, bad_in_a_row = torch.stack([self.skipped, self.bad_in_a_row]).tolist()
-        return {"skipped_steps": int(skipped), "bad_in_a_row": int(bad_in_a_row)}
-
-
-def _grad_scaler(device: torch.device) -> Any:
-    amp = getattr(torch, "amp", None)
-    if amp is not None and hasattr(amp, "GradScaler"):
-        return amp.GradScaler(device.type)
-    return torch.cuda.amp.GradScaler()  # PyTorch < 2.3
-
-
-def _total_norm(parameters: Sequence[nn.Parameter]) -> torch.Tensor:
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    get_total_norm = getattr(torch.nn.utils, "get_total_norm", None)
-    if get_total_norm is not None:
-        return get_total_norm(grads)
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-
-
 class Trainer:
     """Train a method as an experiment configuration says (see the module docstring).
 
@@ -279,6 +136,11 @@ class Trainer:
         overrides: the ``KEY=VALUE`` overrides ``config`` was made with; recorded in the run
             folder (``overrides.json``) so that ``amsnet train CONFIG --resume`` applies them
             again without being told.
+        method: a method to train instead of building ``config.method`` (any
+            :class:`~amsnet.methods.base.Method`, for example one that is not registered in
+            the configuration); ``config.method`` then only shapes the data (crop multiple).
+            Its ``stages`` must include ``train.stage``, and its weights files store its own
+            ``method_config()``.
 
     The run folder is locked while :meth:`fit` runs (:meth:`RunFolder.claim`).
 
@@ -300,6 +162,7 @@ class Trainer:
         train_data: Dataset | None = None,
         val_pairs: Sequence[EvalPair] | None = None,
         overrides: Sequence[str] = (),
+        method: Method | None = None,
     ) -> None:
         self.config = config if isinstance(config, ExperimentConfig) else load_config(config)
         self.overrides = list(overrides)
@@ -312,6 +175,9 @@ class Trainer:
         self.quiet = quiet
         self.train_data = train_data
         self.val_pairs = list(val_pairs) if val_pairs is not None else None
+        self.given_method = method
+        if method is not None:
+            require_stage(method, self.config.train.stage)
         if self.config.train.stage == "P" and self.config.train.init is None and not resume:
             raise ConfigError(
                 "train.stage P fine-tunes existing weights: set train.init to the stage-B "
@@ -359,21 +225,19 @@ class Trainer:
             tune_cpu_allocator()
 
         torch.manual_seed(config.experiment.seed)
-        self.method = build_method(config.weights_config()).to(device)
+        built = self.given_method or build_method(config.weights_config())
+        self.method = built.to(device)
         if train.init is not None and state is None:
             self._load_initial_weights(train.init)
         torch.manual_seed(process_seed(config.experiment.seed, context.rank))
-        self.parameters = [p for p in self.method.parameters() if p.requires_grad]
-        self.buffers = list(self.method.buffers())
-        self.optimizer = build_optimizer(self.parameters, train.optimizer, device)
-        self.fused = bool(getattr(self.optimizer, "_step_supports_amp_scaling", False))
+        self.optimizer = build_optimizer(self.method.parameters(), train.optimizer, device)
         self.schedule = build_schedule(config)
         # Only the backbone runs in reduced precision (amsnet.precision.run_backbone): the
         # masks, PD, the losses and the optimiser's weights stay float32.
         self.autocast_dtype = apply_precision(
             self.method, train.precision, device, flag="train.precision"
         )
-        self.scaler = _grad_scaler(device) if self.autocast_dtype == torch.float16 else None
+        self.scaler = grad_scaler(device) if self.autocast_dtype == torch.float16 else None
         self.average = (
             WeightAverage(self.method, train.ema_decay) if train.ema_decay is not None else None
         )
@@ -384,15 +248,25 @@ class Trainer:
         counters = {"skipped_steps": 0, "bad_in_a_row": 0}
         if state is not None:
             start, counters = self._restore(state)
-        self.statistics = _DeviceStatistics(device, **counters)
+        self.statistics = DeviceStatistics(device, **counters)
         self.mask_generator = torch.Generator(device=device)
-        self.objective: nn.Module = _Objective(self.method, train.stage)
+        objective: nn.Module = ObjectiveModule(self.method, train.stage)
         if context.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.objective = DistributedDataParallel(
-                self.objective, device_ids=[device.index] if device.type == "cuda" else None
+            objective = DistributedDataParallel(
+                objective, device_ids=[device.index] if device.type == "cuda" else None
             )
+        self.step = TrainStep(
+            self.method,
+            self.optimizer,
+            train.stage,
+            grad_clip=train.grad_clip,
+            scaler=self.scaler,
+            average=self.average,
+            context=context,
+            objective=objective,
+        )
         stop = train.steps if until is None else min(until, train.steps)
         if start >= train.steps:
             log.info(
@@ -416,7 +290,7 @@ class Trainer:
             tensorboard=train.tensorboard,
         )
         try:
-            with _StopSignals() as signals:
+            with StopSignals() as signals:
                 return self._loop(loader, pairs, start, stop, signals)
         finally:
             self.logbook.close()
@@ -512,9 +386,9 @@ class Trainer:
         if dataset is None:
             dataset = build_train_dataset(
                 data,
-                pd_factor=training_pd_factor(self.config),
+                pd_factor=self.config.crop_multiple()[0],
                 seed=self.config.experiment.seed,
-                with_clean=target_keyword(self.method) is not None,
+                with_clean=self.method.needs_target,
                 device=str(self.device),
             )
         sampler = StepSampler(
@@ -533,7 +407,7 @@ class Trainer:
             sampler=sampler,
             num_workers=data.workers,
             pin_memory=self.device.type == "cuda",
-            worker_init_fn=_ignore_interrupts if data.workers else None,
+            worker_init_fn=ignore_interrupts if data.workers else None,
             generator=torch.Generator().manual_seed(loader_seed),
         )
 
@@ -545,7 +419,7 @@ class Trainer:
         pairs: list[EvalPair],
         start: int,
         stop: int,
-        signals: _StopSignals,
+        signals: StopSignals,
     ) -> TrainResult:
         train = self.config.train
         batches: Iterator[Any] = iter(loader)
@@ -601,7 +475,7 @@ class Trainer:
             done % self.config.train.val_every == 0 or done == self.config.train.steps
         )
 
-    def _stop_requested(self, signals: _StopSignals, done: int) -> bool:
+    def _stop_requested(self, signals: StopSignals, done: int) -> bool:
         if not self.context.enabled:
             return signals.received is not None
         if done % DISTRIBUTED_STOP_CHECK_EVERY:
@@ -609,69 +483,32 @@ class Trainer:
         flag = torch.tensor(float(signals.received is not None), device=self.device)
         return bool(self.context.all_reduce(flag, "max").item())
 
-    def _split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        wants_clean = target_keyword(self.method) is not None
-        if isinstance(batch, dict):
-            noisy = batch["noisy"]
-            clean = batch.get("clean") if wants_clean else None
+    def _batch(self, items: Any) -> Batch:
+        """The DataLoader's ``items`` as a :class:`Batch` on the device; the paired image
+        only for a method that needs it."""
+        needs_target = self.method.needs_target
+        if isinstance(items, dict):
+            noisy = items["noisy"]
+            target = items.get("clean") if needs_target else None
         else:
-            noisy, clean = batch, None
-        if wants_clean and clean is None:
+            noisy, target = items, None
+        if needs_target and target is None:
             raise ConfigError(
-                f"method {self.config.method.name} needs a target paired with every noisy "
-                "crop, but the training data gives noisy images only; use data.train.kind "
+                f"method {self.method.method_config().get('name')} needs a target paired "
+                "with every noisy crop, but the training data gives noisy images only; use "
+                "data.train.kind "
                 "sidd_medium, paired_folder or synthetic_camera (supervised) or distillation "
                 "(distilled)"
             )
-        noisy = noisy.to(self.device, non_blocking=True)
-        if clean is not None:
-            clean = clean.to(self.device, non_blocking=True)
-        return noisy, clean
+        return Batch(noisy, target).to(self.device, non_blocking=True)
 
-    def _train_step(self, batch: Any, step: int, lr: float) -> None:
-        train = self.config.train
-        noisy, clean = self._split(batch)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+    def _train_step(self, items: Any, step: int, lr: float) -> None:
+        batch = self._batch(items)
         self.mask_generator.manual_seed(
             mask_seed(self.config.experiment.seed, self.context.rank, step)
         )
-        self.optimizer.zero_grad(set_to_none=True)
-        # Batch-norm statistics change in the forward pass; a skipped step must undo that too
-        # (a NaN batch would otherwise poison them for good).
-        buffers_before = [buffer.clone() for buffer in self.buffers]
-        loss, terms = self.objective(noisy, clean, self.mask_generator)
-        loss = loss.float()
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
-        if train.grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(self.parameters, train.grad_clip)
-        else:
-            norm = _total_norm(self.parameters)
-        bad_loss = ~torch.isfinite(loss.detach())
-        skipped = bad_loss | ~torch.isfinite(norm.to(self.device))
-        if self.context.enabled:
-            # Processes must skip together; the gradients agree, a local loss may not.
-            skipped = self.context.all_reduce(skipped.float(), "max") > 0
-        if self.scaler is not None:
-            # The scaler skips steps with non-finite gradients itself (on the device for
-            # fused optimisers) and adapts the scale.
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        elif self.fused:
-            self.optimizer.found_inf = skipped.float()
-            self.optimizer.grad_scale = None
-            self.optimizer.step()
-        elif not bool(skipped):  # one host read per step: no fused optimiser here
-            self.optimizer.step()
-        for buffer, before in zip(self.buffers, buffers_before, strict=True):
-            buffer.copy_(torch.where(skipped, before, buffer))
-        if self.average is not None:
-            self.average.update(self.method, applied=~skipped)
-        self.statistics.add(loss.detach(), terms, bad_loss, skipped)
+        outcome = self.step(batch, generator=self.mask_generator, lr=lr)
+        self.statistics.add(outcome.loss, outcome.terms, outcome.bad_loss, outcome.skipped)
 
     def _log(self, done: int, lr: float, rate: float, crops_per_step: int) -> float:
         values = self.statistics.read(self.context)
