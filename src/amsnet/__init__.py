@@ -28,9 +28,13 @@ _EXPORTS = {
     "Distilled": "amsnet.methods",
     "list_models": "amsnet.zoo",
     "load": "amsnet.api",
+    "export_onnx": "amsnet.onnx_export",
+    "OnnxModel": "amsnet.onnx_runtime",
     "AMSNet": "amsnet.methods",
     "APBSN": "amsnet.methods",
     "LossOutput": "amsnet.methods",
+    "Batch": "amsnet.methods",
+    "Method": "amsnet.methods",
     "create_net": "amsnet.nets",
     "list_nets": "amsnet.nets",
     "list_presets": "amsnet.nets",
@@ -48,10 +52,13 @@ __all__ = [
     "APBSN",
     "AMSNet",
     "AmsnetError",
+    "Batch",
     "CheckpointError",
     "ConfigError",
     "Distilled",
     "LossOutput",
+    "Method",
+    "OnnxModel",
     "ShapeError",
     "Supervised",
     "Trainer",
@@ -62,6 +69,7 @@ __all__ = [
     "create_net",
     "denoise",
     "distill",
+    "export_onnx",
     "fit",
     "list_models",
     "list_nets",
@@ -79,8 +87,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from amsnet.compat.official import convert_official
     from amsnet.config import load_config
     from amsnet.errors import AmsnetError, CheckpointError, ConfigError, ShapeError
-    from amsnet.methods import AMSNet, APBSN, Distilled, LossOutput, Supervised
+    from amsnet.methods import AMSNet, APBSN, Batch, Distilled, LossOutput, Method, Supervised
     from amsnet.nets import create_net, list_nets, list_presets
+    from amsnet.onnx_export import export_onnx
+    from amsnet.onnx_runtime import OnnxModel
     from amsnet.training import Trainer
     from amsnet.zoo import list_models
 

@@ -61,9 +61,14 @@ def load(
     ``precision``: the backbone's (``auto``, ``fp32``, ``bf16``, ``fp16``;
     :mod:`amsnet.precision`).
 
+    An ``.onnx`` file from :func:`amsnet.export_onnx` loads as an
+    :class:`amsnet.onnx_runtime.OnnxModel` (onnxruntime, float32), which :func:`denoise`
+    takes like a method.
+
     Example:
         >>> method = load("student-nafnet")  # doctest: +SKIP
         >>> method = load("model.safetensors")  # doctest: +SKIP
+        >>> graph = load("model.onnx")  # doctest: +SKIP
     """
     return load_for_inference(name_or_path, device, precision)
 
@@ -176,7 +181,11 @@ def denoise(
     """
     if precision is not None:
         check_precision(precision, "precision")
-    if isinstance(weights, torch.nn.Module):
+    from amsnet.onnx_runtime import OnnxModel
+
+    if isinstance(weights, OnnxModel):
+        method = weights
+    elif isinstance(weights, torch.nn.Module):
         method = weights.eval()
         if precision is not None:
             where = next(method.parameters()).device
@@ -215,7 +224,10 @@ def check_refinable(method: Method) -> None:
         ConfigError: naming the model's kind and what to use instead.
     """
     from amsnet.methods import Distilled, Supervised
+    from amsnet.onnx_runtime import OnnxModel
 
+    if isinstance(method, OnnxModel):
+        method.check_variant(refine=True)
     if isinstance(method, (Distilled, Supervised)):
         name = "a distilled student" if isinstance(method, Distilled) else "a supervised model"
         raise ConfigError(

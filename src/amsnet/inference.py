@@ -21,6 +21,8 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,6 +37,9 @@ from amsnet.ops.masks import PixelKey
 from amsnet.ops.tiling import blend_window, Tile, tile_grid
 from amsnet.precision import backbone_dtype, check_precision, precision_name, set_precision
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amsnet.onnx_runtime import OnnxModel
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +63,7 @@ Progress = Callable[[int, int], None]
 
 def load_for_inference(
     weights: str | os.PathLike[str], device: str = "auto", precision: str = "auto"
-) -> Method:
+) -> Method | OnnxModel:
     """Load a weights file, or a shipped model by name (:mod:`amsnet.zoo`, checksum checked),
     on ``device`` (``auto``: CUDA, then MPS, then CPU) for inference.
 
@@ -68,6 +73,9 @@ def load_for_inference(
     backbone's precision (``auto``, ``fp32``, ``bf16``, ``fp16``; ``auto`` reads the model
     card's verdict on reduced precision, :func:`amsnet.precision.choose_precision`).
 
+    An ``.onnx`` file (``amsnet export``) gives an :class:`amsnet.onnx_runtime.OnnxModel`,
+    which runs through onnxruntime in float32 and tiles like a method.
+
     Raises:
         CheckpointError: the file is missing, not an amsnet weights file, or corrupt.
         ConfigError: the device is unknown or unavailable.
@@ -76,6 +84,8 @@ def load_for_inference(
 
     path = resolve_weights(weights)
     check_precision(precision)
+    if path.suffix.lower() == ".onnx":
+        return _onnx_model(path, device, precision)
     target = resolve_device(device)
     tune_cpu_allocator()
     method = load_pretrained(path, device=target)
@@ -83,13 +93,35 @@ def load_for_inference(
     return prepare_for_inference(method, target, precision=precision, card=card)
 
 
-def tile_alignment(method: Method) -> int:
+def _onnx_model(path: Path, device: str, precision: str) -> OnnxModel:
+    from amsnet.onnx_runtime import OnnxModel
+
+    if precision not in ("auto", "fp32"):
+        raise ConfigError(
+            f"{path}: an ONNX graph runs in float32; drop --precision {precision} or run the "
+            ".safetensors weights with PyTorch"
+        )
+    return OnnxModel(path, device=device)
+
+
+def model_device(method: Method | OnnxModel) -> torch.device:
+    """Where a model's inputs go: its parameters' device, or an ONNX model's ``device``."""
+    device = getattr(method, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    return next(method.parameters()).device
+
+
+def tile_alignment(method: Method | OnnxModel) -> int:
     """The multiple every tile origin and size should have: no tile then needs padding.
 
     AMSNet: PD factor times the backbone's multiple (for inference and for R3's factor);
     AP-BSN: its PD factor (DBSNl accepts any size); one-pass methods (supervised, distilled):
     the backbone's multiple.
     """
+    exported = getattr(method, "tile_multiple", None)
+    if exported is not None:  # an ONNX model: computed from the method when it was exported
+        return int(exported)
     multiple = int(getattr(method.backbone, "size_multiple", 1))
     s = method.settings
     if isinstance(method, AMSNet):
@@ -157,7 +189,7 @@ def plan_tiles(
             raise ConfigError(f"tile size {tile} must be larger than the overlap {overlap}")
         fits = size >= height and size >= width
         return TilePlan(None if fits else size, overlap, align, 0.0)
-    device = next(method.parameters()).device
+    device = model_device(method)
     cost = bytes_per_pixel or measure_bytes_per_pixel(method, refine=refine)
     budget = memory_budget or _default_budget(device)
     if height * width * cost <= budget:
@@ -178,7 +210,7 @@ def measure_bytes_per_pixel(method: Method, *, refine: bool = False) -> float:
     Measure right after loading the model: memory freed earlier and still held by an
     allocator would hide part of the probe's need.
     """
-    device = next(method.parameters()).device
+    device = model_device(method)
     align = tile_alignment(method)
     side = max(2 * align, math.ceil(128 / align) * align)
     probe = torch.rand(1, 3, side, side, device=device)
@@ -266,7 +298,7 @@ def _denoise_tiles(
     width: int,
     progress: Progress | None,
 ) -> torch.Tensor:
-    device = next(method.parameters()).device
+    device = model_device(method)
 
     keyed = not (isinstance(method, AMSNet) and method.settings.partition != "uniform")
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -37,7 +37,7 @@ def photo(tmp_path):
 
 
 def _queue(weights, tmp_path, **limits) -> JobQueue:
-    model = ModelChoice("tiny", str(weights), refinable=True, summary="tiny AMSNet")
+    model = ModelChoice("tiny", str(weights), ("B", "E"), summary="tiny AMSNet")
     folder = tmp_path / "serve"
     folder.mkdir()
     return JobQueue([model], limits=ServeLimits(**limits), device="cpu", folder=folder)
@@ -69,7 +69,7 @@ def test_the_api_denoises_like_the_cli_and_keeps_nothing_but_the_result(weights,
     with TestClient(create_app(jobs)) as client:
         assert client.get("/").text.startswith("<!doctype html>")
         assert client.get("/api/models").json() == [
-            {"name": "tiny", "refinable": True, "summary": "tiny AMSNet"}
+            {"name": "tiny", "variants": ["B", "E"], "summary": "tiny AMSNet"}
         ]
         reply = client.post(
             "/api/jobs",
@@ -162,7 +162,7 @@ def test_bad_uploads_are_refused_with_a_reason(weights, photo, tmp_path):
 
 
 def test_variant_e_is_refused_for_a_one_pass_model(tmp_path):
-    model = ModelChoice("student", "student-nafnet", refinable=False)
+    model = ModelChoice("student", "student-nafnet", ("B",))
     jobs = JobQueue([model], device="cpu")
     try:
         with pytest.raises(Exception, match="variant E"):
@@ -170,6 +170,33 @@ def test_variant_e_is_refused_for_a_one_pass_model(tmp_path):
     finally:
         jobs.close()
     assert not jobs.folder.exists()  # its own temporary folder is removed
+
+
+def test_an_exported_onnx_graph_is_served_with_its_one_variant(weights, photo, tmp_path):
+    pytest.importorskip("onnxruntime", reason="amsnet[onnx] is not installed")
+    from starlette.testclient import TestClient
+
+    from amsnet.onnx_export import export_onnx
+    from amsnet.serve import offered_models
+    from amsnet.serve.app import create_app
+
+    graph = export_onnx(weights, tmp_path / "tiny.onnx", variant="B")
+    models = offered_models(weights=str(graph))
+    assert models[0].name == "tiny.onnx" and models[0].variants == ("B",)
+    jobs = JobQueue(models[:1], device="cpu")
+    with TestClient(create_app(jobs)) as client:
+        name = {"name": photo.name}
+        refused = client.post("/api/jobs", params={**name, "variant": "E"}, content=b"x")
+        assert refused.status_code == 400 and "runs B only" in refused.json()["error"]
+        reply = client.post("/api/jobs", params=name, content=photo.read_bytes())
+        state = _wait(client, reply.json()["id"])
+        assert state["state"] == "done", state["error"]
+        served = tmp_path / "served.png"
+        served.write_bytes(client.get(f"/api/jobs/{state['id']}/result").content)
+    difference = read_integer_image(served).array.astype(np.int64) - _cli_result(
+        weights, photo, tmp_path, "B"
+    )
+    assert np.abs(difference).max() <= 257  # one 8-bit step in 16 bits: float32 rounding
 
 
 def test_serve_refuses_a_bad_weights_file_before_listening(tmp_path, capsys):

@@ -14,6 +14,7 @@ from amsnet.cli import (
     denoise,
     distill,
     evaluate,
+    export,
     finetune,
     info,
     models,
@@ -38,6 +39,7 @@ COMMANDS = (
     train,
     finetune,
     distill,
+    export,
     bench,
 )
 

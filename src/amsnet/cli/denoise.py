@@ -54,6 +54,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="fine-tune the model self-supervised on the inputs for STEPS steps first",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--runtime",
+        choices=["torch", "onnx"],
+        help="torch (default), or onnx: onnxruntime runs an .onnx --weights file from amsnet "
+        "export, or exports --model/--weights to a temporary one first (docs/onnx.md)",
+    )
     add_precision_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seeds the masks (and the fit)")
     parser.add_argument("--tile", default="auto", help="tile size in pixels, auto, or 0 (none)")
@@ -107,6 +113,18 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(
             "--save-weights keeps a model fitted here: use it with --zero-shot or --adapt"
         )
+    onnx_file = args.weights is not None and args.weights.suffix.lower() == ".onnx"
+    if args.runtime is None:
+        args.runtime = "onnx" if onnx_file else "torch"
+    if args.runtime == "torch" and onnx_file:
+        raise ConfigError(f"--weights {args.weights} is an ONNX file: use --runtime onnx")
+    if args.runtime == "onnx" and (args.zero_shot or args.adapt):
+        raise ConfigError(
+            "--runtime onnx runs a fixed exported graph; --zero-shot and --adapt train in "
+            "PyTorch: drop --runtime onnx (or export the saved weights afterwards)"
+        )
+    if args.runtime == "onnx" and args.precision not in ("auto", "fp32"):
+        raise ConfigError(f"--runtime onnx runs in float32; drop --precision {args.precision}")
 
 
 UNREAD_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jxl", ".dng", ".cr2", ".cr3", ".nef")
@@ -260,7 +278,6 @@ def run(args: argparse.Namespace) -> int:
     from amsnet.checkpoint import save_pretrained
     from amsnet.denoise_files import FileDenoiser
     from amsnet.errors import AmsnetError, DataError
-    from amsnet.inference import load_for_inference
     from amsnet.precision import backbone_dtype, precision_name
 
     check_arguments(args)
@@ -298,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
         chosen = args.weights if args.weights is not None else (args.model or DEFAULT_MODEL)
         if args.weights is None:
             model_path(str(chosen))  # an unknown name lists the shipped models
-        method = load_for_inference(chosen, args.device, args.precision)
+        method = _loaded_model(chosen, args, refine)
         print(f"model: {chosen} (backbone in {precision_name(backbone_dtype(method))})")
         source = f"amsnet denoise --adapt {args.adapt} ({chosen})"
     if refine:
@@ -444,6 +461,25 @@ def _step_bar(total: int, label: str, enabled: bool):
         bar.set_postfix(loss=f"{loss:.4f}")
 
     return progress
+
+
+def _loaded_model(chosen, args: argparse.Namespace, refine: bool):
+    """The model to denoise with: PyTorch's, or with ``--runtime onnx`` an ONNX graph (the
+    given ``.onnx`` file, or ``chosen`` exported to a temporary one), checked for the asked
+    variant and seed before any file is read."""
+    from amsnet.inference import load_for_inference
+    from amsnet.onnx_runtime import OnnxModel
+
+    if args.runtime != "onnx" or str(chosen).lower().endswith(".onnx"):
+        method = load_for_inference(chosen, args.device, args.precision)
+    else:
+        variant = "E" if refine else "B"
+        print(f"exporting {chosen} to ONNX (variant {variant}, seed {args.seed})")
+        method = OnnxModel.from_weights(chosen, variant=variant, seed=args.seed, device=args.device)
+    if isinstance(method, OnnxModel):
+        method.check_variant(refine)
+        method.check_seed(args.seed)
+    return method
 
 
 def _zero_shot(files: list[tuple[Path, Path]], args: argparse.Namespace, bars: bool):

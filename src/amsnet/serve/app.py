@@ -3,7 +3,7 @@
 Routes (all answers JSON except the page, the previews and the download):
 
 * ``GET /``: the page (``page.html``, self-contained: no script or font from the network).
-* ``GET /api/models``: the models offered, ``[{name, refinable, summary}]``, default first.
+* ``GET /api/models``: the models offered, ``[{name, variants, summary}]``, default first.
 * ``POST /api/jobs?name=FILE&model=NAME&variant=B|E``: the photo's bytes as the request body
   (not a multipart form: the body is streamed straight into the queue's folder with its size
   checked as it arrives, so nothing is spooled elsewhere). ``202 {id}``, or ``4xx/503
@@ -43,7 +43,7 @@ def create_app(jobs: JobQueue) -> Any:
     async def models(request: Request) -> JSONResponse:
         return JSONResponse(
             [
-                {"name": m.name, "refinable": m.refinable, "summary": m.summary}
+                {"name": m.name, "variants": list(m.variants), "summary": m.summary}
                 for m in jobs.models.values()
             ]
         )

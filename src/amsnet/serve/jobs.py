@@ -67,13 +67,14 @@ class ModelChoice:
     Attributes:
         name: shown on the page and sent back with each upload.
         weights: a shipped model's name or a weights file (:func:`amsnet.zoo.resolve_weights`).
-        refinable: has masks, so variant E (R3) applies.
+        variants: what it runs: ``("B", "E")`` for a model with masks (E adds R3), ``("B",)``
+            for a one-pass model; an exported ONNX graph holds one variant.
         summary: one line for the page.
     """
 
     name: str
     weights: str
-    refinable: bool
+    variants: tuple[str, ...]
     summary: str = ""
 
 
@@ -203,9 +204,11 @@ class JobQueue:
             raise UploadRefusedError(f"unknown model {model!r}; offered: {', '.join(self.models)}")
         if variant not in ("B", "E"):
             raise UploadRefusedError(f"variant must be B or E, got {variant!r}")
-        if variant == "E" and not choice.refinable:
+        if variant not in choice.variants:
+            why = "needs a model with masks" if variant == "E" else "is not in this graph"
             raise UploadRefusedError(
-                f"variant E (R3) needs a model with masks, and {model} has none; choose B"
+                f"variant {variant} {why}, and {model} runs {'/'.join(choice.variants)} only; "
+                f"choose {choice.variants[0]}"
             )
         if size is not None and size > self.limits.max_upload_bytes:
             raise UploadRefusedError(self._too_large(size), 413)
@@ -321,7 +324,7 @@ class JobQueue:
         Raises:
             CheckpointError, ConfigError: as :func:`amsnet.inference.load_for_inference`.
         """
-        self._denoiser(self.default_model, "B")
+        self._denoiser(self.default_model, self.models[self.default_model].variants[0])
 
     def _denoiser(self, model: str, variant: str):
         """The model's file denoiser for ``variant`` (loaded once; B and E share the model)."""
@@ -392,13 +395,21 @@ def offered_models(model: str | None = None, weights: str | None = None) -> list
     from amsnet.zoo import DEFAULT_MODEL, list_models, model_path
 
     choices = []
-    if weights is not None:
+    if weights is not None and Path(weights).suffix.lower() == ".onnx":
+        from amsnet.onnx_runtime import OnnxModel
+
+        graph = OnnxModel(weights, device="cpu")  # reads and checks the file's metadata
+        kind = f"ONNX graph of a {graph.settings.name} model, variant {graph.variant}"
+        choices.append(ModelChoice(Path(weights).name, str(weights), (graph.variant,), kind))
+    elif weights is not None:
         kind = read_header(weights)["config"]["method"]["name"]
-        choices.append(
-            ModelChoice(Path(weights).name, str(weights), kind in ("amsnet", "apbsn"), kind)
-        )
+        variants = ("B", "E") if kind in ("amsnet", "apbsn") else ("B",)
+        choices.append(ModelChoice(Path(weights).name, str(weights), variants, kind))
     first = model or DEFAULT_MODEL
     model_path(first)  # an unknown name lists the shipped ones; a damaged file is refused
     shipped = sorted(list_models(), key=lambda m: m.name != first)
-    choices += [ModelChoice(m.name, m.name, m.role != "student", m.summary) for m in shipped]
+    choices += [
+        ModelChoice(m.name, m.name, ("B",) if m.role == "student" else ("B", "E"), m.summary)
+        for m in shipped
+    ]
     return choices
