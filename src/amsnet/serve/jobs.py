@@ -370,8 +370,10 @@ def write_preview(values: np.ndarray, path: Path) -> None:
     browser, which shows neither 16-bit nor TIFF; fast compression (a local page)."""
     from PIL import Image as PILImage
 
+    from amsnet.denoise_files import sixteen_to_eight_bits
+
     if values.dtype == np.uint16:
-        values = ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        values = sixteen_to_eight_bits(values)
     if values.shape[2] == 1:
         values = np.repeat(values, 3, axis=2)
     PILImage.fromarray(np.ascontiguousarray(values[:, :, :3])).save(path, compress_level=1)
