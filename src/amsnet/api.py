@@ -11,7 +11,6 @@ small AMSNet from scratch on them (zero-shot: no clean data, no pre-trained mode
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,13 +18,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from amsnet.build import Method
-from amsnet.data.io import from_integer, rgb_to_integer
+from amsnet.build import Method, METHODS
+from amsnet.data.images import (
+    as_float_rgb,
+    is_pil,
+    numpy_result,
+    numpy_source,
+    pil_to_array,
+    tensor_result,
+    tensor_sources,
+)
+from amsnet.data.io import read_image
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.inference import denoise_image, load_for_inference, plan_tiles
 from amsnet.methods import AMSNet
+from amsnet.methods.base import adaptation_of, description_of, is_refinable
 from amsnet.nets import create_net
-from amsnet.precision import apply_precision, check_precision
+from amsnet.precision import check_precision, choose_precision, set_precision
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 from amsnet.training.fit import fit_images
 
@@ -107,13 +116,13 @@ def fit(
     check_precision(precision, "precision")
     target = resolve_device(device)
     tune_cpu_allocator()
-    noisy = [_as_float_rgb(image) for image in _as_list(images)]
+    noisy = [_float_rgb(image) for image in _as_list(images)]
     if not noisy:
         raise ConfigError("fit needs at least one image")
     torch.manual_seed(seed)
     method = AMSNet(create_net(backbone, preset=preset), **{**ZERO_SHOT_SETTINGS, **settings})
     method = method.to(target)
-    apply_precision(method, precision, target, flag="precision")
+    set_precision(method, choose_precision(method, precision, target, flag="precision"))
     if steps is None and seconds is None:
         steps = ZERO_SHOT_STEPS
     crop, fitted = _fitting_set(method, noisy)
@@ -150,8 +159,8 @@ def denoise(
             W)`` or ``(C, H, W)`` float in ``[0, 1]``, or a PIL image (L, LA, RGB, RGBA,
             I;16; palette images are converted to RGB or RGBA, CMYK, YCbCr, HSV and LAB to
             RGB, and the result comes back in that mode). Float values may stray past 0 and
-            1 by up to :data:`FLOAT_TOLERANCE` (noise does); NaN, infinity or a 0-255 scale
-            are refused.
+            1 by up to :data:`amsnet.data.images.FLOAT_TOLERANCE` (noise does); NaN,
+            infinity or a 0-255 scale are refused.
         weights: a shipped model's name, a weights file, an already loaded method (for
             example the result of :func:`fit`, for a zero-shot fit), or ``None`` for the
             default shipped model.
@@ -189,7 +198,7 @@ def denoise(
         method = weights.eval()
         if precision is not None:
             where = next(method.parameters()).device
-            apply_precision(method, precision, where, flag="precision")
+            set_precision(method, choose_precision(method, precision, where, flag="precision"))
     else:
         from amsnet.zoo import DEFAULT_MODEL
 
@@ -200,16 +209,16 @@ def denoise(
     if adapt_steps:
         method = adapt(method, image, steps=adapt_steps, seed=seed, device=device)
     if isinstance(image, torch.Tensor):
-        return _denoise_tensor(method, image, refine, seed, tile)
-    is_pil = _is_pil(image)
-    array = _pil_to_array(image) if is_pil else image
+        outputs = [_run(method, single, refine, seed, tile) for single in tensor_sources(image)]
+        return tensor_result(outputs, image)
+    array = pil_to_array(image) if is_pil(image) else image
     if not isinstance(array, np.ndarray):
         raise ShapeError(
             f"denoise takes a numpy array, a torch tensor or a PIL image, got "
             f"{type(image).__name__}; read files with amsnet.data.io.read_image"
         )
-    result = _denoise_array(method, array, refine, seed, tile)
-    if is_pil:
+    result = numpy_result(_run(method, numpy_source(array), refine, seed, tile), array)
+    if is_pil(image):
         from PIL import Image
 
         return Image.fromarray(result)
@@ -220,19 +229,20 @@ def check_refinable(method: Method) -> None:
     """Raise before any work when ``method`` cannot run R3 (variant E): one-pass models have
     no masks.
 
+    The method's class declares it (``refinable``, :func:`amsnet.methods.base.is_refinable`);
+    an ONNX graph holds one variant only.
+
     Raises:
         ConfigError: naming the model's kind and what to use instead.
     """
-    from amsnet.methods import Distilled, Supervised
     from amsnet.onnx_runtime import OnnxModel
 
     if isinstance(method, OnnxModel):
         method.check_variant(refine=True)
-    if isinstance(method, (Distilled, Supervised)):
-        name = "a distilled student" if isinstance(method, Distilled) else "a supervised model"
+    elif not is_refinable(method):
         raise ConfigError(
-            f"variant E (R3) needs a model with masks, and {name} has none; use variant B, "
-            "or a teacher model (amsnet models lists them) for E"
+            f"variant E (R3) needs a model with masks, and {description_of(method)} has none; "
+            "use variant B, or a teacher model (amsnet models lists them) for E"
         )
 
 
@@ -250,12 +260,17 @@ def adapt(
     adaptation: a camera or a noise the training pool never saw). The model is copied; the
     given one is not changed.
 
-    * AMSNet and AP-BSN: ``steps`` steps of their own training objective (L_m; AP-BSN's
-      blind-spot L1) on random crops of ``images``, at a tenth of the zero-shot learning rate.
-    * A distilled student has no self-supervised objective of its own: its teacher is adapted
-      as above, denoises up to :data:`ADAPT_REGIONS` regions of ``images`` with R3, and the
-      student is fine-tuned for ``steps`` steps to reproduce those outputs (the distillation
-      recipe, on the user's own images).
+    What happens is what the method's class declares (``adaptation``,
+    :func:`amsnet.methods.base.adaptation_of`):
+
+    * ``"objective"`` (AMSNet, AP-BSN, any self-supervised method): ``steps`` steps of its own
+      training objective (L_m; AP-BSN's blind-spot L1) on random crops of ``images``, at a
+      tenth of the zero-shot learning rate.
+    * ``"teacher"`` (a distilled student, which has no self-supervised objective of its own):
+      its teacher is adapted as above, denoises up to :data:`ADAPT_REGIONS` regions of
+      ``images`` with R3, and the student is fine-tuned for ``steps`` steps to reproduce those
+      outputs (the distillation recipe, on the user's own images).
+    * ``None`` (a supervised model): refused.
 
     Args:
         method: the trained model (a loaded method).
@@ -268,39 +283,55 @@ def adapt(
         progress: ``progress(step, loss)`` callback.
 
     Raises:
-        ConfigError: ``steps`` below 1, no images, or a student whose teacher is unknown.
+        ConfigError: ``steps`` below 1, no images, a method that declares no adaptation, or a
+            student whose teacher is unknown.
     """
-    import copy
-
-    from amsnet.methods import Distilled, Supervised
-
     if steps < 1:
         raise ConfigError(f"adaptation needs at least 1 step (--adapt), got {steps}")
-    if isinstance(method, Supervised):
+    how = adaptation_of(method)
+    if how is None:
         raise ConfigError(
-            "a supervised model has no self-supervised objective to adapt with; adapt an "
-            "AMSNet, AP-BSN or distilled model"
+            f"{description_of(method)} has no self-supervised objective to adapt with; adapt "
+            "an AMSNet, AP-BSN or distilled model"
         )
-    noisy = [_as_float_rgb(image) for image in _as_list(images)]
+    noisy = [_float_rgb(image) for image in _as_list(images)]
     if not noisy:
         raise ConfigError("adaptation needs at least one image")
     target = resolve_device(device)
     tune_cpu_allocator()
-    if isinstance(method, Distilled):
+    if how == "teacher":
         return _adapt_student(method, noisy, steps, seed, target, teacher, progress)
-    adapted = copy.deepcopy(method).to(target)
-    crop, fitted = _fitting_set(adapted, noisy, ADAPT_CROP)
+    crop, fitted = _fitting_set(method, noisy, ADAPT_CROP)
+    return _fine_tuned(method, fitted, crop, steps, seed, target, progress)
+
+
+def _fine_tuned(
+    method: Method,
+    images: list[torch.Tensor],
+    crop: int,
+    steps: int,
+    seed: int,
+    device: torch.device,
+    progress: Callable[[int, float], None] | None,
+    targets: list[torch.Tensor] | None = None,
+) -> Method:
+    """A copy of ``method`` fine-tuned on crops of ``images`` (float ``(3, H, W)``; with
+    their ``targets`` for a method that needs them) at the adaptation settings."""
+    import copy
+
+    adapted = copy.deepcopy(method).to(device)
     fit_images(
         adapted,
-        fitted,
+        images,
         crop=crop,
         batch_size=ADAPT_BATCH,
         seed=seed,
         steps=steps,
         lr=ADAPT_LR,
         progress=progress,
+        targets=targets,
     )
-    return prepare_for_inference(adapted, target, precision=None)
+    return prepare_for_inference(adapted, device, precision=None)
 
 
 def _adapt_student(
@@ -312,8 +343,6 @@ def _adapt_student(
     teacher: Any,
     progress: Callable[[int, float], None] | None,
 ) -> Method:
-    import copy
-
     from amsnet.training.distillation import plan_regions
 
     if teacher is None:
@@ -341,19 +370,8 @@ def _adapt_student(
         )
         inputs.append(crop)
         targets.append(output.clamp(0, 1))
-    adapted = copy.deepcopy(student).to(device)
-    fit_images(
-        adapted,
-        inputs,
-        crop=min(ADAPT_CROP, min(r.side for r in regions)),
-        batch_size=ADAPT_BATCH,
-        seed=seed,
-        steps=steps,
-        lr=ADAPT_LR,
-        progress=progress,
-        targets=targets,
-    )
-    return prepare_for_inference(adapted, device, precision=None)
+    crop = min(ADAPT_CROP, min(r.side for r in regions))
+    return _fine_tuned(student, inputs, crop, steps, seed, device, progress, targets)
 
 
 def distill(
@@ -456,7 +474,8 @@ def distill(
 
 
 def check_refinable_teacher(path: os.PathLike[str]) -> None:
-    """A teacher must be a self-supervised model with masks (AMSNet, AP-BSN).
+    """A teacher must be a self-supervised model with masks (AMSNet, AP-BSN): its method
+    class declares ``refinable`` and does not need targets.
 
     Raises:
         ConfigError: the file holds a one-pass model.
@@ -464,47 +483,12 @@ def check_refinable_teacher(path: os.PathLike[str]) -> None:
     from amsnet.checkpoint import read_header
 
     name = read_header(path)["config"]["method"]["name"]
-    if name not in ("amsnet", "apbsn"):
+    kind = METHODS.get(name)
+    if kind is None or kind.needs_target or not is_refinable(kind):
         raise ConfigError(
             f"{path} holds a {name} model; a teacher must be an AMSNet or AP-BSN model (its "
             "variant E output is what the student learns)"
         )
-
-
-def _denoise_tensor(
-    method: Method, image: torch.Tensor, refine: bool, seed: int, tile: int | str | None
-) -> torch.Tensor:
-    if image.ndim not in (3, 4) or not image.is_floating_point():
-        raise ShapeError(
-            f"a tensor image must be float (B, C, H, W) or (C, H, W) in [0, 1], got "
-            f"{tuple(image.shape)} {image.dtype}"
-        )
-    check_float_values(image, "the tensor image")
-    batch = image if image.ndim == 4 else image[None]
-    outputs = []
-    for single in batch:
-        rgb = _run(method, single.detach().cpu(), refine, seed, tile)
-        outputs.append(rgb if single.shape[0] == 3 else rgb.mean(dim=0, keepdim=True))
-    result = torch.stack(outputs).clamp_(0, 1).to(image.device, image.dtype)
-    return result if image.ndim == 4 else result[0]
-
-
-def _denoise_array(
-    method: Method, array: np.ndarray, refine: bool, seed: int, tile: int | str | None
-) -> np.ndarray:
-    squeeze = array.ndim == 2
-    hwc, colour, alpha = _split_channels(array)
-    if np.issubdtype(hwc.dtype, np.floating):
-        out = _run(method, _float_chw(colour), refine, seed, tile)
-        restored = out if colour.shape[2] == 3 else out.mean(dim=0, keepdim=True)
-        values = restored.clamp_(0, 1).permute(1, 2, 0).numpy().astype(hwc.dtype)
-    elif hwc.dtype in (np.uint8, np.uint16):
-        out = _run(method, np.ascontiguousarray(colour), refine, seed, tile)
-        values = rgb_to_integer(out, colour.shape[2], 8 if hwc.dtype == np.uint8 else 16)
-    else:
-        raise ShapeError(f"numpy images must be uint8, uint16 or float, got {hwc.dtype}")
-    result = np.concatenate([values, alpha], axis=2) if alpha.shape[2] else values
-    return result[..., 0] if squeeze else result
 
 
 def _run(
@@ -516,125 +500,16 @@ def _run(
 
 
 def _as_list(images: Any) -> list[Any]:
-    if isinstance(images, (np.ndarray, torch.Tensor, str, os.PathLike)) or _is_pil(images):
+    if isinstance(images, (np.ndarray, torch.Tensor, str, os.PathLike)) or is_pil(images):
         return [images]
     return list(images)
 
 
-def _as_float_rgb(image: Any) -> torch.Tensor:
-    """Any accepted image kind (or a file path) -> float32 ``(3, H, W)`` in ``[0, 1]``."""
-    from amsnet.data.io import as_rgb, read_image
-
+def _float_rgb(image: Any) -> torch.Tensor:
+    """Any accepted image kind, or a file path, as float32 ``(3, H, W)`` in ``[0, 1]``."""
     if isinstance(image, (str, os.PathLike)):
-        return as_rgb(read_image(image).pixels)
-    if isinstance(image, torch.Tensor):
-        chw = image[0] if image.ndim == 4 else image
-        if chw.ndim != 3 or not chw.is_floating_point() or chw.shape[0] not in (1, 3, 4):
-            raise ShapeError(
-                f"a tensor image must be float (B, C, H, W) or (C, H, W), got "
-                f"{tuple(image.shape)} {image.dtype}"
-            )
-        return check_float_values(as_rgb(chw.detach().float().cpu()[:3]), "the tensor image")
-    array = _pil_to_array(image) if _is_pil(image) else np.asarray(image)
-    _, colour, _ = _split_channels(array)
-    if np.issubdtype(colour.dtype, np.floating):
-        return as_rgb(_float_chw(colour))
-    return as_rgb(from_integer(np.ascontiguousarray(colour)))
-
-
-def _split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(H, W[, C])`` -> ``(hwc, colour, alpha)``: colour is the first 3 channels (1 for
-    gray), alpha the rest (``(H, W, 0)`` when there is none)."""
-    hwc = array[..., None] if array.ndim == 2 else array
-    if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4) or min(hwc.shape[:2]) < 1:
-        raise ShapeError(f"a numpy image must be (H, W) or (H, W, C), got {array.shape}")
-    colour = hwc[..., :3] if hwc.shape[2] >= 3 else hwc[..., :1]
-    return hwc, colour, hwc[..., colour.shape[2] :]
-
-
-def _float_chw(colour: np.ndarray) -> torch.Tensor:
-    """A float ``(H, W, C)`` array as a checked float32 ``(C, H, W)`` tensor."""
-    chw = torch.from_numpy(np.ascontiguousarray(colour, np.float32)).permute(2, 0, 1)
-    return check_float_values(chw, "the float array")
-
-
-FLOAT_TOLERANCE = 1.0
-"""How far float pixel values may lie outside ``[0, 1]``: noise pushes values past 0 and 1
-(an unclipped synthetic noisy image), but a value beyond ``[-1, 2]`` means another scale
-(0-255 floats) and would be denoised as nonsense."""
-
-
-def check_float_values(pixels: torch.Tensor, what: str) -> torch.Tensor:
-    """Refuse float pixels that are not finite or not on the ``[0, 1]`` scale.
-
-    Args:
-        pixels: float tensor of any shape.
-        what: the input's description, for the message.
-
-    Returns:
-        ``pixels``.
-
-    Raises:
-        ShapeError: NaN or infinite values, or values beyond ``[-FLOAT_TOLERANCE,
-            1 + FLOAT_TOLERANCE]``.
-    """
-    if pixels.numel() == 0:
-        raise ShapeError(f"{what} is empty (shape {tuple(pixels.shape)})")
-    low, high = torch.aminmax(pixels.detach())
-    low, high = float(low), float(high)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ShapeError(f"{what} holds NaN or infinite values; replace them before denoising")
-    if low < -FLOAT_TOLERANCE or high > 1 + FLOAT_TOLERANCE:
-        hint = " (it looks like 0-255: divide by 255)" if high <= 255 + FLOAT_TOLERANCE else ""
-        raise ShapeError(
-            f"{what} has values in [{low:g}, {high:g}]; float images must lie in [0, 1]{hint}"
-        )
-    return pixels
-
-
-# PIL modes and what they are converted to on the way in (the result comes back in it).
-_PIL_CONVERSIONS = {
-    "1": "L",
-    "P": "RGB",
-    "PA": "RGBA",
-    "CMYK": "RGB",
-    "YCbCr": "RGB",
-    "HSV": "RGB",
-    "LAB": "RGB",
-    "RGBX": "RGB",
-    "RGBa": "RGBA",
-    "La": "LA",
-}
-_PIL_KEPT = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L")
-
-
-def _is_pil(image: Any) -> bool:
-    return type(image).__module__.startswith("PIL.") and hasattr(image, "mode")
-
-
-def _pil_to_array(image: Any) -> np.ndarray:
-    """A PIL image's pixels as a uint8/uint16 array; other modes are converted (logged).
-
-    Palette images become RGB (RGBA with transparency), CMYK, YCbCr, HSV and LAB become RGB:
-    denoising palette indices or the K channel would return nonsense.
-
-    Raises:
-        ShapeError: 32-bit integer or float modes (``I``, ``F``), whose scale is unknown.
-    """
-    mode = image.mode
-    if mode not in _PIL_KEPT:
-        target = _PIL_CONVERSIONS.get(mode)
-        if mode == "P" and "transparency" in image.info:
-            target = "RGBA"
-        if target is None:
-            raise ShapeError(
-                f"PIL images in mode {mode!r} are not accepted (their value range is unknown); "
-                "convert to 'RGB', 'L' or 'I;16', or pass a float array in [0, 1]"
-            )
-        log.info("a PIL image in mode %s is denoised and returned as %s", mode, target)
-        image = image.convert(target)
-    array = np.asarray(image)
-    return array.astype(np.uint16) if array.dtype.kind in "iu" and array.itemsize > 1 else array
+        return read_image(image).rgb
+    return as_float_rgb(image)
 
 
 MIN_FIT_SIDE = 16

@@ -16,8 +16,7 @@ from amsnet.methods.base import Method
 from amsnet.nets import create_net
 
 if TYPE_CHECKING:  # pragma: no cover
-    from amsnet.config import ExperimentConfig, TrainDataConfig
-    from amsnet.data.training_crops import TrainingCrops
+    from amsnet.config import ExperimentConfig
     from amsnet.training.schedule import LearningRateSchedule
 
 log = logging.getLogger(__name__)
@@ -109,18 +108,3 @@ def build_schedule(config: ExperimentConfig) -> LearningRateSchedule:
     return LearningRateSchedule(
         config.train.schedule, config.train.optimizer.lr, config.train.steps
     )
-
-
-def build_train_dataset(
-    config: TrainDataConfig,
-    *,
-    pd_factor: int,
-    seed: int,
-    with_clean: bool,
-    device: str = "auto",
-) -> TrainingCrops:
-    """The training crops of a ``data.train`` section (:mod:`amsnet.training.datasets`);
-    ``device`` runs the teacher of a ``distillation`` source."""
-    from amsnet.training.datasets import build_train_dataset as build
-
-    return build(config, pd_factor=pd_factor, seed=seed, with_clean=with_clean, device=device)

@@ -17,26 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from amsnet.build import Method
-from amsnet.data.io import read_integer_image, rgb_to_integer, write_image
+from amsnet.data.images import alpha_at_depth, rgb_to_integer
+from amsnet.data.io import read_integer_image, write_image
 from amsnet.inference import denoise_image, plan_tiles, Progress
 
 PathLike = str | os.PathLike[str]
-
-
-def sixteen_to_eight_bits(values: np.ndarray) -> np.ndarray:
-    """uint16 values (any shape) as uint8, rounded to the nearest level."""
-    return ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-
-
-def alpha_at_depth(alpha: np.ndarray | None, bit_depth: int) -> np.ndarray | None:
-    """The alpha plane ``(H, W)`` converted to the output's bit depth (8 or 16), rounded."""
-    if alpha is None:
-        return None
-    if bit_depth == 8 and alpha.dtype == np.uint16:
-        return sixteen_to_eight_bits(alpha)
-    if bit_depth == 16 and alpha.dtype == np.uint8:
-        return alpha.astype(np.uint16) * 257
-    return alpha
 
 
 @dataclass
@@ -114,7 +99,7 @@ class FileDenoiser:
         write_image(
             target,
             values,
-            alpha=alpha_at_depth(image.alpha, depth),
+            alpha=alpha_at_depth(image.alpha_array, depth),
             icc_profile=image.icc_profile,
             exif=image.exif,
             quality=self.quality,

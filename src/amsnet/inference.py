@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 from amsnet.build import Method
 from amsnet.checkpoint import load_pretrained, read_header
-from amsnet.data.io import as_rgb, from_integer
+from amsnet.data.images import rgb_region, Source, source_size
 from amsnet.errors import ConfigError
 from amsnet.memory import available_memory, peak_memory
 from amsnet.methods import AMSNet
@@ -57,7 +56,6 @@ FALLBACK_BYTES_PER_PIXEL = 16 * 1024
 """Used where the memory per pixel cannot be measured (not Linux, not CUDA): about twice what
 the paper's UNet needs."""
 
-Source = torch.Tensor | np.ndarray
 Progress = Callable[[int, int], None]
 
 
@@ -256,7 +254,7 @@ def denoise_image(
     Returns:
         Float32 ``(3, H, W)`` on the CPU, not clamped.
     """
-    height, width = _size(image)
+    height, width = source_size(image)
     plan = plan or TilePlan(None, 0, tile_alignment(method), 0.0)
     while True:
         try:
@@ -271,21 +269,6 @@ def denoise_image(
                 "CUDA out of memory with %d px tiles; retrying with %d px", current, smaller
             )
             plan = TilePlan(smaller, plan.overlap, plan.align, plan.bytes_per_pixel)
-
-
-def _size(image: Source) -> tuple[int, int]:
-    if isinstance(image, np.ndarray):
-        return int(image.shape[0]), int(image.shape[1])
-    return int(image.shape[-2]), int(image.shape[-1])
-
-
-def _region(image: Source, tile: Tile) -> torch.Tensor:
-    """The tile's pixels as a float32 RGB ``(3, h, w)`` tensor."""
-    rows = slice(tile.top, tile.top + tile.height)
-    columns = slice(tile.left, tile.left + tile.width)
-    if isinstance(image, np.ndarray):
-        return as_rgb(from_integer(image[rows, columns]))
-    return as_rgb(image[:, rows, columns].float())
 
 
 def _denoise_tiles(
@@ -333,7 +316,7 @@ def _denoise_tiles(
 
     if plan.tile is None:
         whole = Tile(0, 0, height, width)
-        result = run(_region(image, whole), whole)
+        result = run(rgb_region(image, slice(None), slice(None)), whole)
         if progress is not None:
             progress(1, 1)
         return result
@@ -344,7 +327,7 @@ def _denoise_tiles(
         window = blend_window(tile, height, width, plan.overlap)
         rows = slice(tile.top, tile.top + tile.height)
         columns = slice(tile.left, tile.left + tile.width)
-        output[:, rows, columns].add_(run(_region(image, tile), tile).mul_(window))
+        output[:, rows, columns].add_(run(rgb_region(image, rows, columns), tile).mul_(window))
         weight[:, rows, columns].add_(window)
         if progress is not None:
             progress(done, len(tiles))

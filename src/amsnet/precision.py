@@ -196,21 +196,6 @@ def set_precision(method: nn.Module, dtype: torch.dtype | None) -> nn.Module:
     return method
 
 
-def apply_precision(
-    method: nn.Module,
-    name: str,
-    device: torch.device | str,
-    *,
-    card: dict | None = None,
-    flag: str = "--precision",
-) -> torch.dtype | None:
-    """Choose ``method``'s precision for ``name`` (:func:`choose_precision`) and set it;
-    returns the dtype (``None``: float32)."""
-    dtype = choose_precision(method, name, device, card=card, flag=flag)
-    set_precision(method, dtype)
-    return dtype
-
-
 def backbone_dtype(method: nn.Module) -> torch.dtype | None:
     """The dtype ``method``'s backbone runs in (``None``: float32)."""
     return getattr(method, "backbone_dtype", None)

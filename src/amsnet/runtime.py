@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 
 from amsnet.errors import ConfigError
-from amsnet.precision import apply_precision
+from amsnet.precision import choose_precision, set_precision
 
 log = logging.getLogger(__name__)
 
@@ -139,5 +139,5 @@ def prepare_for_inference(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if precision is not None:
-        apply_precision(model, precision, target, card=card)
+        set_precision(model, choose_precision(model, precision, target, card=card))
     return model.eval()

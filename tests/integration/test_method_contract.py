@@ -120,3 +120,23 @@ def test_the_trainer_refuses_a_stage_the_method_does_not_declare(tmp_path):
     config = tiny_config(image_folders(tmp_path), "train.stage=P", "train.init=b.safetensors")
     with pytest.raises(ConfigError, match="GridMasking has no fine-tuning objective"):
         Trainer(config, quiet=True, method=grid_masking())
+
+
+class OnePassGrid(GridMasking):
+    """The example method, declaring that it has no masks to refine and cannot be adapted."""
+
+    refinable: ClassVar[bool] = False
+    adaptation: ClassVar[str | None] = None
+    description: ClassVar[str] = "a one-pass grid model"
+
+
+def test_the_api_reads_refinement_and_adaptation_from_the_method():
+    import amsnet.api
+
+    plain = grid_masking()
+    amsnet.api.check_refinable(plain)  # nothing declared: a self-supervised method's defaults
+    declared = OnePassGrid(create_net("dncnn", preset=None, **TINY["dncnn"]))
+    with pytest.raises(ConfigError, match="a one-pass grid model has none"):
+        amsnet.api.check_refinable(declared)
+    with pytest.raises(ConfigError, match="a one-pass grid model has no self-supervised"):
+        amsnet.api.adapt(declared, torch.rand(3, 32, 32), steps=1)

@@ -572,7 +572,7 @@ def test_integer_arrays_are_written_without_a_float_copy(tmp_path):
         path = write_image(tmp_path / f"{np.dtype(dtype).name}{suffix}", array, alpha=alpha)
         back = read_integer_image(path)
         assert back.array.dtype == dtype and np.array_equal(back.array, array)
-        assert np.array_equal(back.alpha, alpha)
+        assert np.array_equal(back.alpha_array, alpha)
 
 
 def test_integer_arrays_are_checked(tmp_path):
@@ -584,3 +584,20 @@ def test_integer_arrays_are_checked(tmp_path):
         write_image(
             tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8), alpha=np.zeros((4, 4), np.uint16)
         )
+
+
+def test_one_record_holds_the_integer_pixels_and_gives_their_float_views(tmp_path):
+    from amsnet.data.io import Image, read_integer_image
+
+    array = random_uint8(6, 5, 4)
+    PILImage.fromarray(array, "RGBA").save(tmp_path / "a.png")
+    image = read_image(tmp_path / "a.png")
+    assert isinstance(image, Image) and isinstance(read_integer_image(tmp_path / "a.png"), Image)
+    assert np.array_equal(image.array, array[:, :, :3])
+    assert np.array_equal(image.alpha_array, array[:, :, 3])
+    assert torch.equal(image.pixels, from_uint8(array[:, :, :3]))
+    assert torch.equal(image.alpha, from_uint8(array[:, :, 3]))
+    assert image.pixels is image.pixels and image.rgb is image.pixels
+    gray = PILImage.fromarray(array[:, :, 0])
+    gray.save(tmp_path / "g.png")
+    assert torch.equal(read_image(tmp_path / "g.png").rgb, as_rgb(from_uint8(array[:, :, :1])))

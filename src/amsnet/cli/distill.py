@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from amsnet.cli.options import add_precision_argument, PRECISION_HELP
+from amsnet.cli.options import add_overrides_argument, add_precision_argument, PRECISION_HELP
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,14 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_precision_argument(
         parser, help=f"the teacher's and the student's backbone: {PRECISION_HELP}"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="extend",
-        nargs="+",
-        default=[],
-        help="override an experiment setting, e.g. --set train.optimizer.lr=1e-4",
+    add_overrides_argument(
+        parser, example="an experiment setting, e.g. --set train.optimizer.lr=1e-4"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)

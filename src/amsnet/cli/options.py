@@ -26,3 +26,17 @@ def add_precision_argument(
         choices=PRECISIONS,
         help=help,
     )
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser, *, example: str) -> None:
+    """``--set KEY=VALUE ...``: overrides of an experiment's settings, gathered into
+    ``args.overrides`` (repeatable); ``example`` completes the help."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="extend",
+        nargs="+",
+        default=[],
+        help=f"override {example}",
+    )

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from amsnet.atomic import check_new_output, check_output_folder
-    from amsnet.data.io import to_uint8
+    from amsnet.data.images import to_uint8
     from amsnet.data.protocols import protocol_for
     from amsnet.errors import ConfigError
     from amsnet.inference import load_for_inference

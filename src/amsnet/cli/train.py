@@ -10,20 +10,14 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from amsnet.cli.options import add_precision_argument
+from amsnet.cli.options import add_overrides_argument, add_precision_argument
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments ``train`` and ``finetune`` share."""
     parser.add_argument("config", type=Path, help="experiment YAML file (see configs/)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="extend",
-        nargs="+",
-        default=[],
-        help="override a setting, e.g. --set train.steps=1000 data.train.root=/data/SIDD",
+    add_overrides_argument(
+        parser, example="a setting, e.g. --set train.steps=1000 data.train.root=/data/SIDD"
     )
     parser.add_argument(
         "--out", type=Path, help="run folder (default: experiment.output_dir/experiment.name)"

@@ -84,13 +84,13 @@ def load_pairs(
             yield EvalPair(f"{image:02d}_{block:02d}", noisy, clean)
     else:
         from amsnet.data.folders import list_images
-        from amsnet.data.io import as_rgb, read_image
+        from amsnet.data.io import read_image
 
         paths = list_images(root)
         base = Path(root)
         for path in paths[:limit]:
             name = path.relative_to(base).with_suffix("").as_posix()
-            clean = as_rgb(read_image(path).pixels)
+            clean = read_image(path).rgb
             yield EvalPair(name, *_synthetic_noise(dataset, clean, name, sigma, level, seed))
 
 

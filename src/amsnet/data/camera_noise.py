@@ -35,7 +35,7 @@ from amsnet.data.bayer import (
     demosaic_malvar,
     DEMOSAIC_METHODS,
 )
-from amsnet.data.io import from_uint8, to_uint8
+from amsnet.data.images import from_uint8, to_uint8
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.ops.checks import check_bchw
 
@@ -421,8 +421,8 @@ def _process(
 def _jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
     """Round to 8 bit, JPEG-compress in memory and decode, image by image.
 
-    The 8-bit levels go through :func:`amsnet.data.io.to_uint8` and
-    :func:`amsnet.data.io.from_uint8` (float32 ``k / 255``), whatever the dtype of ``images``.
+    The 8-bit levels go through :func:`amsnet.data.images.to_uint8` and
+    :func:`amsnet.data.images.from_uint8` (float32 ``k / 255``), whatever the dtype of ``images``.
     """
     decoded = []
     for image in images:

@@ -2,8 +2,8 @@
 
 Use :mod:`amsnet.data.io` (:func:`~amsnet.data.io.read_image`,
 :func:`~amsnet.data.io.write_image`); this module holds what those functions call to decode and
-encode files: integer pixels ``(H, W, C)`` uint8 or uint16, no float conversion (that is
-:mod:`amsnet.data.io`'s).
+encode files: integer pixels ``(H, W, C)`` uint8 or uint16 in an
+:class:`amsnet.data.images.Image`, no float conversion (that is :mod:`amsnet.data.images`').
 
 Reading (:func:`decode`): the format is recognised from the file's content, not its suffix.
 Pillow decodes PNG, JPEG (and camera MPO files, read as their first JPEG), TIFF (first page),
@@ -31,7 +31,6 @@ import os
 import struct
 import sys
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from PIL import features as pil_features
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
+from amsnet.data.images import Image
 from amsnet.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -55,19 +55,6 @@ UNSUPPORTED_WHY = {
 
 _ORIENTATION_TAG = 0x0112
 _EXIF_PREFIX = b"Exif\x00\x00"
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """Integer pixels straight from a file: ``array`` (H, W, C) uint8/uint16, C in {1, 3}."""
-
-    array: np.ndarray
-    alpha: np.ndarray | None
-    bit_depth: int
-    format: str
-    icc_profile: bytes | None
-    exif: bytes | None
-    orientation: int
 
 
 # ----- reading
@@ -173,7 +160,7 @@ def _decode_sixteen_bit_gray_alpha_png(pil: PILImage.Image) -> np.ndarray:
     return np.stack([raw[..., 0] << 8 | raw[..., 1], raw[..., 2] << 8 | raw[..., 3]], axis=-1)
 
 
-def _decode_with_pillow(path: Path, pil: PILImage.Image, fmt: str) -> Decoded:
+def _decode_with_pillow(path: Path, pil: PILImage.Image, fmt: str) -> Image:
     rawmode = _tile_rawmode(pil)
     icc = pil.info.get("icc_profile")
     if fmt == "TIFF" and _tiff_sample_bits(pil) > 8 and not pil.mode.startswith("I;16"):
@@ -192,7 +179,7 @@ def _decode_with_pillow(path: Path, pil: PILImage.Image, fmt: str) -> Decoded:
             logger.info("%s: the CMYK ICC profile is dropped after conversion to RGB", path)
             icc = None
     orientation, exif = _orientation_and_exif(pil, fmt, path)
-    return _split_alpha(values, bit_depth, fmt, icc or None, exif, orientation)
+    return _split_alpha(path, values, bit_depth, fmt, icc or None, exif, orientation)
 
 
 def _pillow_values(path: Path, pil: PILImage.Image, fmt: str) -> tuple[np.ndarray, int]:
@@ -219,7 +206,7 @@ def _pillow_values(path: Path, pil: PILImage.Image, fmt: str) -> tuple[np.ndarra
     return np.asarray(pil.convert(target)), 8
 
 
-def _decode_deep_tiff(path: Path, pil: PILImage.Image, rawmode: str | None) -> Decoded:
+def _decode_deep_tiff(path: Path, pil: PILImage.Image, rawmode: str | None) -> Image:
     """A TIFF with more than 8 bits per sample that Pillow cannot decode at full depth."""
     try:
         return _decode_with_tifffile(path)
@@ -237,17 +224,18 @@ def _decode_deep_tiff(path: Path, pil: PILImage.Image, rawmode: str | None) -> D
     values = _decode_sixteen_bit_colour(path, pil, rawmode)
     orientation, _ = _orientation_and_exif(pil, "TIFF", path)
     icc = pil.info.get("icc_profile") or None
-    return _split_alpha(values, 16, "TIFF", icc, None, orientation)
+    return _split_alpha(path, values, 16, "TIFF", icc, None, orientation)
 
 
 def _split_alpha(
+    path: Path,
     values: np.ndarray,
     bit_depth: int,
     fmt: str,
     icc: bytes | None,
     exif: bytes | None,
     orientation: int,
-) -> Decoded:
+) -> Image:
     if values.ndim == 2:
         values = values[:, :, None]
     alpha = None
@@ -257,7 +245,16 @@ def _split_alpha(
     values = _orient(values, orientation)
     if alpha is not None:
         alpha = _orient(alpha, orientation)
-    return Decoded(values, alpha, bit_depth, fmt, icc, exif, orientation)
+    return Image(
+        array=values,
+        alpha_array=alpha,
+        bit_depth=bit_depth,
+        format=fmt,
+        icc_profile=icc,
+        exif=exif,
+        orientation=orientation,
+        path=path,
+    )
 
 
 def import_tifffile(path: Path, purpose: str) -> Any:
@@ -271,7 +268,7 @@ def import_tifffile(path: Path, purpose: str) -> Any:
     return tifffile
 
 
-def _decode_with_tifffile(path: Path) -> Decoded:
+def _decode_with_tifffile(path: Path) -> Image:
     """TIFFs with 16-bit samples that Pillow cannot decode at full depth (ImportError if
     tifffile is missing, ValueError if it lacks the codec)."""
     import tifffile
@@ -302,7 +299,7 @@ def _decode_with_tifffile(path: Path) -> Decoded:
     bit_depth = 16 if values.dtype == np.uint16 else 8
     if orientation not in range(1, 9):
         orientation = 1
-    return _split_alpha(values, bit_depth, "TIFF", icc, None, orientation)
+    return _split_alpha(path, values, bit_depth, "TIFF", icc, None, orientation)
 
 
 def is_tiff(path: Path) -> bool:
@@ -311,12 +308,13 @@ def is_tiff(path: Path) -> bool:
         return handle.read(4) in (b"II*\x00", b"MM\x00*")
 
 
-def decode(path: str | os.PathLike[str]) -> Decoded:
+def decode(path: str | os.PathLike[str]) -> Image:
     """Decode an image file to upright integer pixels (see the module docstring).
 
     Returns:
-        :class:`Decoded`: ``array`` ``(H, W, C)``, ``C = 1`` or ``3``, uint8 for 8-bit files
-        and uint16 for 16-bit ones, alpha ``(H, W)`` of the same dtype or ``None``.
+        :class:`~amsnet.data.images.Image`: ``array`` ``(H, W, C)``, ``C = 1`` or ``3``,
+        uint8 for 8-bit files and uint16 for 16-bit ones, ``alpha_array`` ``(H, W)`` of the
+        same dtype or ``None``; ``path`` as given.
 
     Raises:
         DataError: missing, empty, corrupt, truncated or unsupported file; the message names
@@ -372,7 +370,7 @@ def decode(path: str | os.PathLike[str]) -> Decoded:
             ) from error
 
 
-def _decode_tiff_fallback(file: Path, pillow_error: Exception) -> Decoded:
+def _decode_tiff_fallback(file: Path, pillow_error: Exception) -> Image:
     try:
         return _decode_with_tifffile(file)
     except DataError:

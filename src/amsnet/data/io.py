@@ -13,7 +13,8 @@ Reading (:func:`read_image`):
   (RGBA if the palette has transparency), CMYK, YCbCr and HSV images become RGB; the ICC profile
   of a CMYK image is dropped because it describes the CMYK values, not the converted RGB ones.
   32-bit integer and floating-point images are refused.
-* Alpha is split off into :attr:`Image.alpha` and never touches the colour values.
+* Alpha is split off into :attr:`Image.alpha_array` (float: :attr:`Image.alpha`) and never
+  touches the colour values.
 * The EXIF orientation tag is applied, so ``pixels`` are upright; the tag in
   :attr:`Image.exif` is then set to 1 so that a writer does not rotate the image a second time.
   EXIF is kept for JPEG, PNG and WebP; a TIFF's tags are its own structure, so only the
@@ -28,9 +29,9 @@ Writing (:func:`write_image`): float values are clamped to ``[0, 1]``, multiplie
 official AMSNet evaluation (``np.round`` of ``x * 255``). 16-bit PNGs are encoded with numpy
 and zlib, 16-bit TIFFs with ``tifffile``; everything else is written by Pillow.
 
-Grayscale and the RGB networks: a grayscale image enters a network as three identical channels
-(:func:`as_rgb`); the result goes back to one channel as the mean of the three
-(:func:`restore_channels`), so a file keeps its channel count through the package.
+The record a file is read into (:class:`~amsnet.data.images.Image`) and the conversions between
+integer, float, gray and RGB pixels (:func:`from_integer`, :func:`to_integer`, :func:`as_rgb`,
+:func:`restore_channels`, ...) are :mod:`amsnet.data.images`'; they are re-exported here.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ from PIL import Image as PILImage
 from amsnet.atomic import atomic_path
 from amsnet.data.codecs import (
     decode,
-    Decoded,
     encode_png16,
     import_tifffile,
     is_tiff,
@@ -55,11 +55,25 @@ from amsnet.data.codecs import (
     SUPPORTED_FORMATS,
     write_tiff16,
 )
+from amsnet.data.images import (
+    as_rgb,
+    from_integer,
+    from_uint8,
+    from_uint16,
+    Image,
+    restore_channels,
+    rgb_to_integer,
+    to_integer,
+    to_uint8,
+    to_uint16,
+)
 from amsnet.errors import ConfigError, DataError, ShapeError
 from amsnet.ops.checks import check_image_tensor
 
 logger = logging.getLogger(__name__)
 
+# The conversions and the record live in amsnet.data.images; they are re-exported here, where
+# the readers and writers that produce and take them are.
 __all__ = [
     "EIGHT_BIT_ONLY",
     "IMAGE_SUFFIXES",
@@ -103,47 +117,7 @@ EIGHT_BIT_ONLY: tuple[str, ...] = ("JPEG", "BMP", "WEBP")
 """Formats that hold 8 bits per sample only."""
 WITHOUT_ALPHA: tuple[str, ...] = ("JPEG", "BMP")
 """Formats :func:`write_image` writes without an alpha channel."""
-_MAXIMUM = {8: 255, 16: 65535}
-
-
-@dataclass(frozen=True, eq=False)
-class Image:
-    """A decoded image file.
-
-    Attributes:
-        pixels: float32 tensor ``(C, H, W)`` in ``[0, 1]``, ``C = 3`` (RGB) or ``1`` (gray),
-            upright (EXIF orientation applied).
-        alpha: float32 tensor ``(1, H, W)`` in ``[0, 1]``, or ``None``; carried, never denoised.
-        bit_depth: 8 or 16, the bits per sample of the file.
-        format: ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"BMP"`` or ``"WEBP"``.
-        icc_profile: the embedded ICC profile, or ``None``.
-        exif: the EXIF block (``b"Exif\\0\\0"`` + TIFF structure) with orientation reset to 1,
-            or ``None``.
-        path: the file it was read from.
-        orientation: the EXIF orientation (1..8) that was applied; 1 means none.
-    """
-
-    pixels: torch.Tensor
-    alpha: torch.Tensor | None
-    bit_depth: int
-    format: str
-    icc_profile: bytes | None
-    exif: bytes | None
-    path: Path
-    orientation: int = 1
-
-    @property
-    def channels(self) -> int:
-        """1 for grayscale, 3 for RGB."""
-        return int(self.pixels.shape[0])
-
-    @property
-    def height(self) -> int:
-        return int(self.pixels.shape[1])
-
-    @property
-    def width(self) -> int:
-        return int(self.pixels.shape[2])
+_BIT_DEPTHS = (8, 16)
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
@@ -160,212 +134,34 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
     return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
 
 
-# ----- integer <-> float conversions
-
-
-def _check_chw(pixels: torch.Tensor, name: str) -> None:
-    check_image_tensor(pixels, name, ndim=3)
-
-
-def to_integer(pixels: torch.Tensor, bit_depth: int) -> np.ndarray:
-    """Quantise ``pixels`` to an integer array the way AMSNet's evaluation does.
-
-    Values are clamped to ``[0, 1]``, multiplied by ``2**bit_depth - 1`` in float32 and rounded
-    half to even.
-
-    Args:
-        pixels: float tensor ``(C, H, W)``, any device.
-        bit_depth: 8 or 16.
-
-    Returns:
-        numpy array ``(H, W, C)``, dtype uint8 or uint16.
-
-    Raises:
-        ShapeError: wrong rank or dtype, or NaN values (they have no integer value).
-    """
-    _check_chw(pixels, "pixels")
-    if bit_depth not in _MAXIMUM:
-        raise ConfigError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
-    values = pixels.detach().to("cpu", torch.float32)
-    scaled = values.clamp(0.0, 1.0).mul_(_MAXIMUM[bit_depth]).round_()
-    if not torch.isfinite(scaled.sum()):  # NaN survives clamp and round; one pass finds it
-        raise ShapeError("pixels contain NaN values; they cannot be written as an image")
-    # torch.uint16 is recent and partial, so 16-bit values go through int32.
-    integer = torch.uint8 if bit_depth == 8 else torch.int32
-    hwc = scaled.permute(1, 2, 0).to(integer, memory_format=torch.contiguous_format).numpy()
-    return hwc if bit_depth == 8 else hwc.astype(np.uint16)
-
-
-def from_integer(array: np.ndarray) -> torch.Tensor:
-    """Convert an integer image array to a float tensor in ``[0, 1]``.
-
-    Args:
-        array: numpy ``(H, W)`` or ``(H, W, C)``, dtype uint8 (divided by 255) or uint16
-            (divided by 65535).
-
-    Returns:
-        float32 tensor ``(C, H, W)``; ``k / 255`` and ``k / 65535`` are correctly rounded, so
-        :func:`to_integer` gives back exactly ``array``.
-    """
-    if not isinstance(array, np.ndarray):
-        raise ShapeError(f"expected a numpy array, got {type(array).__name__}")
-    if array.dtype == np.uint8:
-        maximum = 255.0
-    elif array.dtype == np.uint16:
-        maximum = 65535.0
-    else:
-        raise ShapeError(f"expected a uint8 or uint16 array, got dtype {array.dtype}")
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3:
-        raise ShapeError(f"expected an (H, W) or (H, W, C) array, got shape {array.shape}")
-    chw = np.ascontiguousarray(array.transpose(2, 0, 1))
-    if not chw.flags.writeable:  # torch warns on read-only memory (Pillow's buffers)
-        chw = chw.copy()
-    # float32 division is correctly rounded; multiplying by 1/255 would not always be.
-    return torch.from_numpy(chw).to(torch.float32) / maximum
-
-
-def to_uint8(pixels: torch.Tensor) -> np.ndarray:
-    """``(C, H, W)`` float in ``[0, 1]`` -> ``(H, W, C)`` uint8 (clamp, x 255, round half to even).
-
-    Example:
-        >>> to_uint8(torch.tensor([[[0.0, 0.5, 1.2]]])).ravel().tolist()
-        [0, 128, 255]
-    """
-    return to_integer(pixels, 8)
-
-
-def from_uint8(array: np.ndarray) -> torch.Tensor:
-    """``(H, W[, C])`` uint8 -> float32 ``(C, H, W)`` in ``[0, 1]`` (``k / 255``)."""
-    if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
-        found = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
-        raise ShapeError(f"from_uint8 expects a uint8 numpy array, got {found}")
-    return from_integer(array)
-
-
-def to_uint16(pixels: torch.Tensor) -> np.ndarray:
-    """``(C, H, W)`` float in ``[0, 1]`` -> ``(H, W, C)`` uint16 (clamp, x 65535, round)."""
-    return to_integer(pixels, 16)
-
-
-def from_uint16(array: np.ndarray) -> torch.Tensor:
-    """``(H, W[, C])`` uint16 -> float32 ``(C, H, W)`` in ``[0, 1]`` (``k / 65535``)."""
-    if not isinstance(array, np.ndarray) or array.dtype != np.uint16:
-        found = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
-        raise ShapeError(f"from_uint16 expects a uint16 numpy array, got {found}")
-    return from_integer(array)
-
-
-def rgb_to_integer(rgb: torch.Tensor, channels: int, bit_depth: int) -> np.ndarray:
-    """A float RGB result ``(3, H, W)`` -> integer ``(H, W, channels)``, a band at a time.
-
-    ``channels = 1`` takes the mean of the three channels (see :func:`restore_channels`).
-    Converting bands of rows keeps the float temporaries small (a 6000x4000 photo is never
-    copied whole as float again).
-    """
-    height, width = rgb.shape[1:]
-    out = np.empty((height, width, channels), dtype=np.uint8 if bit_depth == 8 else np.uint16)
-    for top in range(0, height, 256):
-        band = rgb[:, top : top + 256]
-        if channels == 1:
-            band = band.double().mean(dim=0, keepdim=True).float()
-        out[top : top + 256] = to_integer(band, bit_depth)
-    return out
-
-
-def as_rgb(pixels: torch.Tensor) -> torch.Tensor:
-    """Give a grayscale image three identical channels for the RGB networks.
-
-    Args:
-        pixels: ``(..., C, H, W)`` with ``C = 1`` or ``3``.
-
-    Returns:
-        ``(..., 3, H, W)``: ``pixels`` itself when ``C = 3``, else a new tensor with the gray
-        channel repeated.
-
-    Example:
-        >>> as_rgb(torch.zeros(1, 4, 5)).shape
-        torch.Size([3, 4, 5])
-    """
-    if pixels.ndim < 3 or pixels.shape[-3] not in (1, 3):
-        raise ShapeError(
-            f"expected (..., C, H, W) with C = 1 or 3 channels, got {tuple(pixels.shape)}"
-        )
-    if pixels.shape[-3] == 3:
-        return pixels
-    repeats = [1] * pixels.ndim
-    repeats[-3] = 3
-    return pixels.repeat(*repeats)
-
-
-def restore_channels(rgb: torch.Tensor, like: Image) -> torch.Tensor:
-    """Give a network's RGB output the channel count of the image it came from.
-
-    A grayscale source gets the mean of the three output channels (they are near-identical,
-    because the input channels were identical; the mean also averages out what differs).
-
-    Args:
-        rgb: ``(..., 3, H, W)``.
-        like: the image that was read; only its channel count is used.
-
-    Returns:
-        ``(..., 1, H, W)`` for a grayscale ``like``, else ``rgb`` itself.
-    """
-    if rgb.ndim < 3 or rgb.shape[-3] != 3:
-        raise ShapeError(f"expected (..., 3, H, W), got {tuple(rgb.shape)}")
-    if like.channels == 1:
-        # float64 makes the mean of three equal float32 values exactly that value.
-        return rgb.double().mean(dim=-3, keepdim=True).to(rgb.dtype)
-    return rgb
-
-
 # ----- reading
 
 
 def read_image(path: str | os.PathLike[str]) -> Image:
     """Read an image file (see the module docstring for formats and conversions).
 
+    The record holds the integer pixels (``array``, ``alpha_array``); its float views
+    (``pixels``, ``alpha``, ``rgb``) are made when first asked for, so a huge photo that is
+    denoised in tiles never exists as a float copy (an 8-bit 6000x4000 image is 72 MB as
+    uint8 against 288 MB as float32): convert regions with :func:`from_integer` and write
+    results back with :func:`write_image` given an integer array.
+
     Args:
         path: the file.
 
     Returns:
-        The :class:`Image` with float32 ``pixels`` ``(C, H, W)`` in ``[0, 1]``.
+        The :class:`~amsnet.data.images.Image`: ``array`` ``(H, W, C)`` uint8 or uint16 and
+        ``pixels`` float32 ``(C, H, W)`` in ``[0, 1]``, upright, with the file's metadata.
 
     Raises:
         DataError: missing, empty, corrupt, truncated or unsupported file; the message names
             the file and the problem.
     """
-    decoded = decode(path)
-    alpha = from_integer(decoded.alpha) if decoded.alpha is not None else None
-    return Image(
-        pixels=from_integer(decoded.array),
-        alpha=alpha,
-        bit_depth=decoded.bit_depth,
-        format=decoded.format,
-        icc_profile=decoded.icc_profile,
-        exif=decoded.exif,
-        path=Path(path),
-        orientation=decoded.orientation,
-    )
-
-
-def read_integer_image(path: str | os.PathLike[str]) -> Decoded:
-    """An image file's integer pixels and metadata, without the float conversion.
-
-    For huge photos: an 8-bit 6000x4000 image is 72 MB as uint8 against 288 MB as float32.
-    Convert regions with :func:`from_integer` and write results back with
-    :func:`write_image` given an integer array.
-
-    Returns:
-        ``Decoded`` with ``array`` ``(H, W, C)`` (uint8 or uint16, upright), ``alpha``
-        ``(H, W)`` or ``None``, ``bit_depth``, ``format``, ``icc_profile``, ``exif``,
-        ``orientation``.
-
-    Raises:
-        DataError: as :func:`read_image`.
-    """
     return decode(path)
+
+
+read_integer_image = read_image
+"""The name for callers that use the integer pixels only (:func:`read_image`)."""
 
 
 def read_array(path: str | os.PathLike[str]) -> np.ndarray:
@@ -425,7 +221,7 @@ def image_header(path: str | os.PathLike[str]) -> ImageHeader:
         if file.is_file() and is_tiff(file):
             decoded = decode(file)
             height, width = decoded.array.shape[:2]
-            return ImageHeader(int(height), int(width), "TIFF", decoded.alpha is not None)
+            return ImageHeader(int(height), int(width), "TIFF", decoded.alpha_array is not None)
         raise DataError(f"{file} is not a readable image ({error}); check the file") from error
     if orientation in (5, 6, 7, 8):
         height, width = width, height
@@ -543,7 +339,7 @@ def write_image(
         bit_depth = array_depth
         channels, size = pixels.shape[2], pixels.shape[:2]
     else:
-        _check_chw(pixels, "pixels")
+        check_image_tensor(pixels, "pixels", ndim=3)
         channels, size = pixels.shape[0], tuple(pixels.shape[1:])
     if channels not in (1, 3):
         raise ShapeError(
@@ -552,8 +348,8 @@ def write_image(
         )
     if like is not None:
         bit_depth_default = like.bit_depth
-        if alpha is None and like.alpha is not None:
-            if tuple(like.alpha.shape[1:]) == size:
+        if alpha is None and like.alpha_array is not None:
+            if tuple(like.alpha_array.shape) == tuple(size):
                 alpha = like.alpha
             else:
                 logger.warning("%s: alpha of %s has another size; not written", file, like.path)
@@ -563,7 +359,7 @@ def write_image(
         bit_depth_default = 8
     if bit_depth is None:
         bit_depth = 8 if fmt in EIGHT_BIT_ONLY else bit_depth_default
-    if bit_depth not in _MAXIMUM:
+    if bit_depth not in _BIT_DEPTHS:
         raise ConfigError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
     if bit_depth == 16 and fmt in EIGHT_BIT_ONLY:
         raise ConfigError(
@@ -579,7 +375,7 @@ def write_image(
                 f"{alpha.shape} {alpha.dtype}"
             )
     elif alpha is not None:
-        _check_chw(alpha, "alpha")
+        check_image_tensor(alpha, "alpha", ndim=3)
         if alpha.shape[0] != 1 or tuple(alpha.shape[1:]) != size:
             raise ShapeError(
                 f"alpha must have shape (1, {size[0]}, {size[1]}), got {tuple(alpha.shape)}"

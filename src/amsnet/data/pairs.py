@@ -28,7 +28,7 @@ from amsnet.data.crops import (
     random_crop_origin,
 )
 from amsnet.data.folders import list_images
-from amsnet.data.io import as_rgb, read_image
+from amsnet.data.io import read_image
 from amsnet.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ class PairedFolder(Dataset):
         noisy_path, clean_path = self.pairs[index]
         noisy = read_image(noisy_path)
         clean = read_image(clean_path)
-        if noisy.pixels.shape[1:] != clean.pixels.shape[1:]:
+        if (noisy.height, noisy.width) != (clean.height, clean.width):
             raise DataError(
                 f"{noisy_path} is {noisy.height}x{noisy.width} but its clean partner "
                 f"{clean_path} is {clean.height}x{clean.width}; the pair must have one size"
@@ -247,7 +247,7 @@ class PairedFolder(Dataset):
                 clean_path,
                 clean.orientation,
             )
-        noisy_pixels, clean_pixels = as_rgb(noisy.pixels), as_rgb(clean.pixels)
+        noisy_pixels, clean_pixels = noisy.rgb, clean.rgb
         if self.crop_size is not None:
             generator = item_generator(self.seed, self.epoch, index)
             top, left = random_crop_origin(noisy.height, noisy.width, self.crop_size, generator)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from amsnet.config import SKIMAGE_SOURCE
-from amsnet.data.io import as_rgb, from_integer
+from amsnet.data.images import from_integer
 from amsnet.errors import ConfigError
 
 SKIMAGE_TRAIN_PHOTOS: tuple[str, ...] = ("chelsea", "coffee", "rocket")
@@ -52,7 +52,7 @@ def clean_photos(source: str) -> list[tuple[str, torch.Tensor]]:
 
     root = Path(source)
     return [
-        (path.relative_to(root).with_suffix("").as_posix(), as_rgb(read_image(path).pixels))
+        (path.relative_to(root).with_suffix("").as_posix(), read_image(path).rgb)
         for path in list_images(root)
     ]
 

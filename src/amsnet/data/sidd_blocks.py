@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from amsnet.data.io import from_uint8
+from amsnet.data.images import from_uint8
 from amsnet.errors import ConfigError, ShapeError
 
 
@@ -140,7 +140,7 @@ class SiddBlocks:
     def tensors(self) -> Iterator[SiddBlock]:
         """Like iteration, with float32 ``(3, H, W)`` tensors in ``[0, 1]`` (value / 255).
 
-        Each tensor is a copy of one block (:func:`amsnet.data.io.from_uint8`).
+        Each tensor is a copy of one block (:func:`amsnet.data.images.from_uint8`).
         """
         for index, noisy, clean in self:
             yield SiddBlock(

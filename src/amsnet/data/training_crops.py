@@ -40,7 +40,7 @@ from amsnet.data.crops import (
     item_generator,
     random_crop_origin,
 )
-from amsnet.data.io import as_rgb, from_integer
+from amsnet.data.images import hwc_to_rgb
 from amsnet.data.sources import ImageSource
 from amsnet.errors import ConfigError, DataError
 
@@ -63,13 +63,6 @@ def check_crop_settings(
         )
     if sampling not in SAMPLING_MODES:
         raise ConfigError(f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
-
-
-def _to_tensor(crop: np.ndarray) -> torch.Tensor:
-    """An ``(S, S, C)`` crop as a float32 ``(3, S, S)`` tensor in ``[0, 1]``."""
-    if crop.dtype == np.float32:
-        return as_rgb(torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))))
-    return as_rgb(from_integer(crop))
 
 
 class TrainingCrops(Dataset):
@@ -168,7 +161,7 @@ class TrainingCrops(Dataset):
             crops = [crop[::-1] for crop in crops]
         if self.rotate and turns:
             crops = [np.rot90(crop, k=turns) for crop in crops]
-        tensors = [_to_tensor(crop) for crop in crops]
+        tensors = [hwc_to_rgb(crop) for crop in crops]
         if self.clean is None:
             return tensors[0]
         return {"noisy": tensors[0], "clean": tensors[1]}

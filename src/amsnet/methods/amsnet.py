@@ -18,15 +18,14 @@ Refinement (AMSNet-*-E): R3 with the whole masked network at full resolution.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import torch
 from torch import nn
 
-from amsnet.config import AMSNetConfig, Stage, validate
+from amsnet.config import AMSNetConfig, Stage
 from amsnet.errors import ConfigError
 from amsnet.losses import colour_consistency, l1, masked_l1, total_variation
 from amsnet.methods.base import (
+    BackboneMethod,
     Batch,
     constructor_arguments,
     default_generator,
@@ -46,7 +45,7 @@ from amsnet.ops.refine import (
 from amsnet.precision import run_backbone
 
 
-class AMSNet(nn.Module):
+class AMSNet(BackboneMethod):
     """The asymmetric mask scheme around any backbone.
 
     Args:
@@ -80,14 +79,10 @@ class AMSNet(nn.Module):
         torch.Size([1, 3, 37, 41])
     """
 
-    needs_target: ClassVar[bool] = False
-    """Self-supervised: the objective sees noisy crops only."""
-
-    stages: ClassVar[tuple[Stage, ...]] = AMSNetConfig.stages
-    """``B``: L_m (:meth:`training_loss`); ``P``: L_t (:meth:`finetune_loss`)."""
-
-    backbone_dtype: torch.dtype | None = None
-    """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
+    # Stages: ``B``, L_m (:meth:`training_loss`); ``P``, L_t (:meth:`finetune_loss`).
+    settings_class = AMSNetConfig
+    settings: AMSNetConfig
+    description = "an AMSNet model"
 
     def __init__(
         self,
@@ -110,15 +105,7 @@ class AMSNet(nn.Module):
         colour_sigma: float = 3.0,
         pad_mode: str = "reflect",
     ) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.settings: AMSNetConfig = validate(
-            AMSNetConfig, constructor_arguments(locals()), "AMSNet arguments"
-        )
-
-    def method_config(self) -> dict[str, Any]:
-        """The settings that rebuild this method (``name`` included)."""
-        return self.settings.model_dump()
+        super().__init__(backbone, constructor_arguments(locals()))
 
     # -- the scheme's building blocks -------------------------------------------------------
 

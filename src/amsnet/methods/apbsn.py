@@ -12,14 +12,13 @@ minimised by the identity map (supplement section 1.8), which AMSNet avoids by m
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import torch
 from torch import nn
 
-from amsnet.config import APBSNConfig, Stage, validate
+from amsnet.config import APBSNConfig, Stage
 from amsnet.losses import l1
 from amsnet.methods.base import (
+    BackboneMethod,
     Batch,
     constructor_arguments,
     default_generator,
@@ -35,7 +34,7 @@ from amsnet.ops.refine import random_replace_refine
 from amsnet.precision import run_backbone
 
 
-class APBSN(nn.Module):
+class APBSN(BackboneMethod):
     """AP-BSN around a blind-spot backbone (normally ``create_net("dbsnl")``).
 
     Args:
@@ -56,14 +55,9 @@ class APBSN(nn.Module):
         torch.Size([1, 3, 21, 30])
     """
 
-    needs_target: ClassVar[bool] = False
-    """Self-supervised: the objective sees noisy crops only."""
-
-    stages: ClassVar[tuple[Stage, ...]] = APBSNConfig.stages
-    """``B`` only (:meth:`training_loss`)."""
-
-    backbone_dtype: torch.dtype | None = None
-    """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
+    settings_class = APBSNConfig  # stage B only (:meth:`training_loss`)
+    settings: APBSNConfig
+    description = "an AP-BSN model"
 
     def __init__(
         self,
@@ -76,15 +70,7 @@ class APBSN(nn.Module):
         refine_ratio: float = 0.16,
         value_scale: float = 255.0,
     ) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.settings: APBSNConfig = validate(
-            APBSNConfig, constructor_arguments(locals()), "APBSN arguments"
-        )
-
-    def method_config(self) -> dict[str, Any]:
-        """The settings that rebuild this method (``name`` included)."""
-        return self.settings.model_dump()
+        super().__init__(backbone, constructor_arguments(locals()))
 
     def pd_denoise(self, noisy: torch.Tensor, factor: int) -> torch.Tensor:
         """The blind-spot network on the PD mosaic of stride ``factor`` (differentiable).

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
+from torch import nn
 
-from amsnet.config import Stage
+from amsnet.config import Stage, validate
 from amsnet.errors import ConfigError
 
 STAGE_NAMES: dict[str, str] = {"B": "training", "P": "fine-tuning"}
@@ -102,6 +103,35 @@ class Method(Protocol):
         ...
 
 
+Adaptation = Literal["objective", "teacher"]
+"""How :func:`amsnet.adapt` fine-tunes a method on new noisy images: ``"objective"``, with its
+own self-supervised objective; ``"teacher"``, by distilling it again from its adapted teacher."""
+
+# Optional declarations, beside the protocol (a method without them still follows it); the
+# functions below read them with the defaults that suit a self-supervised method.
+
+
+def is_refinable(method: object) -> bool:
+    """Whether ``method`` (an instance or a class) declares that ``denoise(refine=True)``
+    applies R3, i.e. it has masks (class attribute ``refinable``; default True)."""
+    kind = method if isinstance(method, type) else type(method)
+    return bool(getattr(kind, "refinable", True))
+
+
+def adaptation_of(method: object) -> Adaptation | None:
+    """How ``method`` can be adapted (class attribute ``adaptation``; default ``"objective"``
+    for a self-supervised method, ``None``, not at all, for one that ``needs_target``)."""
+    kind = type(method)
+    default = None if getattr(kind, "needs_target", False) else "objective"
+    return getattr(kind, "adaptation", default)
+
+
+def description_of(method: object) -> str:
+    """``method``'s kind in words, for messages (class attribute ``description``)."""
+    kind = type(method)
+    return str(getattr(kind, "description", f"a {kind.__name__} model"))
+
+
 def require_stage(method: object, stage: str) -> None:
     """Raise unless ``method`` has an objective for ``stage``.
 
@@ -127,6 +157,50 @@ def constructor_arguments(local_variables: dict[str, Any]) -> dict[str, Any]:
         for key, value in local_variables.items()
         if key not in ("self", "backbone", "__class__")
     }
+
+
+class BackboneMethod(nn.Module):
+    """What the shipped methods share: a backbone, settings validated by the method's config
+    class (``settings_class``, whose ``stages`` the method takes), and the declarations.
+
+    Subclasses call ``super().__init__(backbone, constructor_arguments(locals()))`` first.
+    """
+
+    settings_class: ClassVar[type[Any]]
+    """The pydantic model of the settings (:mod:`amsnet.config`); it declares ``stages``."""
+
+    stages: ClassVar[tuple[Stage, ...]] = ()
+    """Taken from ``settings_class.stages``."""
+
+    needs_target: ClassVar[bool] = False
+    """Self-supervised unless a subclass says otherwise: the objective sees noisy crops only."""
+
+    refinable: ClassVar[bool] = True
+    """``denoise(refine=True)`` applies R3 (the method has masks)."""
+
+    adaptation: ClassVar[Adaptation | None] = "objective"
+    """How :func:`amsnet.adapt` fine-tunes it (:data:`Adaptation`; ``None``: it cannot)."""
+
+    description: ClassVar[str] = "a model"
+    """Its kind in words, for messages."""
+
+    backbone_dtype: torch.dtype | None = None
+    """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        settings_class = cls.__dict__.get("settings_class")
+        if settings_class is not None:
+            cls.stages = settings_class.stages
+
+    def __init__(self, backbone: nn.Module, arguments: dict[str, Any]) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.settings = validate(self.settings_class, arguments, f"{type(self).__name__} arguments")
+
+    def method_config(self) -> dict[str, Any]:
+        """The settings that rebuild this method (``name`` included)."""
+        return self.settings.model_dump()
 
 
 def default_generator(device: torch.device, seed: int = 0) -> torch.Generator:

@@ -13,26 +13,15 @@ pipeline stays self-supervised.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import torch
 from torch import nn
 
-from amsnet.config import DistilledConfig, Stage, validate
-from amsnet.errors import ConfigError, ShapeError
-from amsnet.losses import l1
-from amsnet.methods.base import (
-    Batch,
-    constructor_arguments,
-    eval_mode,
-    LossOutput,
-    require_stage,
-)
-from amsnet.ops.checks import check_bchw
-from amsnet.precision import run_backbone
+from amsnet.config import DistilledConfig
+from amsnet.methods.base import constructor_arguments, LossOutput
+from amsnet.methods.one_pass import OnePassMethod
 
 
-class Distilled(nn.Module):
+class Distilled(OnePassMethod):
     """A backbone trained to reproduce a teacher's denoised output, run once at inference.
 
     Args:
@@ -52,14 +41,17 @@ class Distilled(nn.Module):
         torch.Size([2, 3, 24, 24])
     """
 
-    needs_target: ClassVar[bool] = True
-    """The objective needs ``Batch.target``: the teacher's output for each crop."""
-
-    stages: ClassVar[tuple[Stage, ...]] = DistilledConfig.stages
-    """``B`` only (:meth:`training_loss`)."""
-
-    backbone_dtype: torch.dtype | None = None
-    """The dtype the backbone runs in (``None``: float32; :mod:`amsnet.precision`)."""
+    # The target is the teacher's output for each crop; stage B only (:meth:`training_loss`).
+    settings_class = DistilledConfig
+    settings: DistilledConfig
+    description = "a distilled student"
+    # No self-supervised objective of its own: amsnet.adapt adapts its teacher and distils
+    # the student again from it.
+    adaptation = "teacher"
+    missing_target = (
+        "a distilled student needs the teacher's outputs (target=...): train it with "
+        "amsnet distill, or data.train.kind: distillation"
+    )
 
     def __init__(
         self,
@@ -68,25 +60,15 @@ class Distilled(nn.Module):
         teacher: str | None = None,
         teacher_variant: str = "E",
     ) -> None:
-        arguments = constructor_arguments(locals())
-        super().__init__()
-        self.backbone = backbone
-        self.settings: DistilledConfig = validate(DistilledConfig, arguments, "Distilled arguments")
+        super().__init__(backbone, constructor_arguments(locals()))
 
-    def method_config(self) -> dict[str, Any]:
-        """The settings that rebuild this method."""
-        return self.settings.model_dump()
-
-    def objective(
-        self, batch: Batch, stage: Stage = "B", *, generator: torch.Generator
-    ) -> LossOutput:
-        """Stage B: :meth:`training_loss` of ``batch.noisy`` against ``batch.target``.
-
-        Raises:
-            ConfigError: another stage, or no target.
-        """
-        require_stage(self, stage)
-        return self.training_loss(batch.noisy, target=batch.target)
+    def refine_refusal(self) -> str:
+        """The student has no masks, and its output already is the teacher's (refined)."""
+        return (
+            "a distilled student has no masks, so R3 (variant E) does not apply: it "
+            f"already reproduces its teacher's variant {self.settings.teacher_variant} "
+            "output in one pass; use variant B"
+        )
 
     def training_loss(
         self,
@@ -110,51 +92,4 @@ class Distilled(nn.Module):
             ConfigError: ``target`` is missing (train on ``data.train.kind: distillation``).
             ShapeError: ``target`` has another shape than ``noisy``.
         """
-        check_bchw(noisy, "noisy")
-        if target is None:
-            raise ConfigError(
-                "a distilled student needs the teacher's outputs (target=...): train it with "
-                "amsnet distill, or data.train.kind: distillation"
-            )
-        check_bchw(target, "target")
-        if target.shape != noisy.shape:
-            raise ShapeError(
-                f"target {tuple(target.shape)} and noisy {tuple(noisy.shape)} must have one shape"
-            )
-        loss = l1(run_backbone(self.backbone, noisy, self.backbone_dtype), target)
-        return LossOutput(loss=loss, terms={"l1": loss.detach()})
-
-    def denoise(
-        self,
-        noisy: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-        refine: bool = False,
-        refine_batch: int | None = None,
-        pixel_key: Any = None,
-    ) -> torch.Tensor:
-        """One backbone pass without gradients, the backbone in eval mode.
-
-        Args:
-            noisy: ``(B, C, H, W)`` in ``[0, 1]``, any H and W.
-            generator: unused (inference is deterministic).
-            refine: must be False: the student has no masks, and its output already is the
-                teacher's refined (R3) estimate.
-            refine_batch: unused; accepted to follow the method contract.
-            pixel_key: unused; accepted so that tiled inference works unchanged.
-
-        Returns:
-            Denoised ``(B, C, H, W)`` (not clamped).
-
-        Raises:
-            ConfigError: ``refine=True``.
-        """
-        check_bchw(noisy, "noisy")
-        if refine:
-            raise ConfigError(
-                "a distilled student has no masks, so R3 (variant E) does not apply: it "
-                f"already reproduces its teacher's variant {self.settings.teacher_variant} "
-                "output in one pass; use variant B"
-            )
-        with torch.no_grad(), eval_mode(self.backbone):
-            return run_backbone(self.backbone, noisy, self.backbone_dtype)
+        return self.target_loss(noisy, target)

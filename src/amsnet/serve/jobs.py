@@ -370,7 +370,7 @@ def write_preview(values: np.ndarray, path: Path) -> None:
     browser, which shows neither 16-bit nor TIFF; fast compression (a local page)."""
     from PIL import Image as PILImage
 
-    from amsnet.denoise_files import sixteen_to_eight_bits
+    from amsnet.data.images import sixteen_to_eight_bits
 
     if values.dtype == np.uint16:
         values = sixteen_to_eight_bits(values)

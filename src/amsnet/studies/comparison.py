@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from amsnet.atomic import atomic_path
-from amsnet.data.io import to_uint8
+from amsnet.data.images import to_uint8
 
 
 def comparison_sheet(

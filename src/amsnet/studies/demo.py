@@ -29,7 +29,8 @@ import torch
 
 from amsnet.atomic import atomic_path, check_output_folder
 from amsnet.data.camera_noise import camera_noise
-from amsnet.data.io import from_uint8, write_image
+from amsnet.data.images import from_uint8
+from amsnet.data.io import write_image
 from amsnet.data.noise import image_seed
 from amsnet.errors import ConfigError
 from amsnet.metrics import psnr, ssim

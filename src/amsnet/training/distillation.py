@@ -33,7 +33,8 @@ import torch
 
 from amsnet.atomic import atomic_path
 from amsnet.config import TrainDataConfig
-from amsnet.data.io import as_rgb, from_integer, image_size, read_integer_image
+from amsnet.data.images import rgb_region
+from amsnet.data.io import image_size, read_integer_image
 from amsnet.data.sources import ArrayImages
 from amsnet.errors import DataError
 from amsnet.precision import backbone_dtype, precision_name
@@ -189,7 +190,7 @@ def _compute(
         top, left = max(region.top - MARGIN, 0), max(region.left - MARGIN, 0)
         bottom = min(region.top + region.side + MARGIN, height)
         right = min(region.left + region.side + MARGIN, width)
-        context = as_rgb(from_integer(np.ascontiguousarray(array[top:bottom, left:right])))
+        context = rgb_region(array, slice(top, bottom), slice(left, right))
         output = denoise_image(teacher, context, refine=refine, seed=seed + region.number)
         inner = output[
             :,

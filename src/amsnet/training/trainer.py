@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from amsnet.build import build_method, build_optimizer, build_schedule, build_train_dataset
+from amsnet.build import build_method, build_optimizer, build_schedule
 from amsnet.checkpoint import (
     load_state,
     load_weights,
@@ -59,9 +59,9 @@ from amsnet.config import ExperimentConfig, load_config
 from amsnet.data.benchmarks import EvalPair
 from amsnet.errors import ConfigError, DataError
 from amsnet.methods.base import Batch, Method, require_stage
-from amsnet.precision import apply_precision
+from amsnet.precision import choose_precision, set_precision
 from amsnet.runtime import tune_cpu_allocator
-from amsnet.training.datasets import StepSampler
+from amsnet.training.datasets import build_train_dataset, StepSampler
 from amsnet.training.distributed import (
     Distributed,
     fingerprint,
@@ -234,9 +234,10 @@ class Trainer:
         self.schedule = build_schedule(config)
         # Only the backbone runs in reduced precision (amsnet.precision.run_backbone): the
         # masks, PD, the losses and the optimiser's weights stay float32.
-        self.autocast_dtype = apply_precision(
+        self.autocast_dtype = choose_precision(
             self.method, train.precision, device, flag="train.precision"
         )
+        set_precision(self.method, self.autocast_dtype)
         self.scaler = grad_scaler(device) if self.autocast_dtype == torch.float16 else None
         self.average = (
             WeightAverage(self.method, train.ema_decay) if train.ema_decay is not None else None

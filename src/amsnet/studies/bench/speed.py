@@ -42,13 +42,14 @@ from amsnet.memory import available_memory, peak_memory
 from amsnet.nets import list_nets
 from amsnet.ops.refine import default_passes_per_call
 from amsnet.precision import (
-    apply_precision,
     backbone_dtype,
     check_precision,
+    choose_precision,
     cpu_has_native_bf16,
     precision_name,
     resolve_precision,
     run_backbone,
+    set_precision,
 )
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 from amsnet.studies.bench.cost import BLIND_SPOT_NET, count_denoise, method_for
@@ -358,7 +359,9 @@ def run_speed(
         label = "AP-BSN" if name == BLIND_SPOT_NET else "AMSNet"
         variants = [("B", False), ("E", True)] if options.refine else [("B", False)]
         for asked in options.precisions:
-            precision = precision_name(apply_precision(method, asked, device))
+            dtype = choose_precision(method, asked, device)
+            set_precision(method, dtype)
+            precision = precision_name(dtype)
             base_peak = None
             for variant, refine in variants:
                 measured = measure_variant(method, meta_method, device, options, refine, base_peak)
