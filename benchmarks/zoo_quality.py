@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     check_new_output(args.output, overwrite=args.overwrite)
     if args.markdown is not None:
         check_new_output(args.markdown, overwrite=args.overwrite, flag="--markdown")
-    models = [_model_spec(text) for text in args.model]
+    models = [model_spec(text) for text in args.model]
     loaded = {
         label: (load_for_inference(source, "cpu"), variant) for label, source, variant in models
     }
@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _model_spec(text: str) -> tuple[str, str, str]:
+def model_spec(text: str) -> tuple[str, str, str]:
+    """``LABEL=NAME_OR_FILE:VARIANT`` as ``(label, source, variant)`` (also used by
+    ``rni15_sheet.py``)."""
     label, separator, rest = text.partition("=")
     source, _, variant = rest.rpartition(":")
     if not separator or not source or variant not in ("B", "E"):

@@ -5,10 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from amsnet.inference import denoise_image, measure_bytes_per_pixel, plan_tiles, TilePlan
+from amsnet.inference import (
+    balanced_tile,
+    denoise_image,
+    measure_bytes_per_pixel,
+    plan_tiles,
+    TilePlan,
+)
 from amsnet.methods import AMSNet, APBSN
 from amsnet.metrics import psnr
 from amsnet.nets import create_net
+from amsnet.ops.tiling import tile_grid
 from amsnet.training.fit import fit_images
 from tests.nets_tiny import TINY
 
@@ -61,6 +68,19 @@ def test_tile_size_follows_the_memory_budget_and_alignment():
     assert small.tile is None  # the whole image fits
     assert plan_tiles(method, 100, 80, tile=0).tile is None
     assert plan_tiles(method, 1000, 800, tile=200).tile == 192
+
+
+def test_budget_tiles_are_balanced_rather_than_as_large_as_the_budget_allows():
+    method = APBSN(create_net("dbsnl", preset=None, **TINY["dbsnl"]))  # aligns to 2
+    # The budget allows 478-pixel tiles: four of them would cover 512x512 3.5 times over.
+    budget, cost = 478 * 478 * 2917, 2917
+    plan = plan_tiles(method, 512, 512, memory_budget=budget, bytes_per_pixel=cost)
+    assert plan.tile == 288 and len(tile_grid(512, 512, plan.tile, plan.overlap, 2)) == 4
+    wide = plan_tiles(method, 300, 2000, memory_budget=budget, bytes_per_pixel=cost)
+    grid = tile_grid(300, 2000, wide.tile, wide.overlap, 2)
+    assert wide.tile <= 478 and len(grid) == 5  # ceil((2000 - 64) / (478 - 64)) = 5 columns
+    assert sum(t.height * t.width for t in grid) < 1.2 * 300 * 2000
+    assert balanced_tile(4000, 6000, 100, 64, 2) == 100  # many small tiles: no change
     assert APBSN(create_net("dbsnl", preset=None, **TINY["dbsnl"])).settings.pd_factor_eval == 2
 
 

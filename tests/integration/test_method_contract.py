@@ -16,6 +16,7 @@ from torch import nn
 
 from amsnet.checkpoint import read_header
 from amsnet.errors import ConfigError
+from amsnet.inference import denoise_image, plan_tiles, tile_alignment
 from amsnet.losses import masked_l1
 from amsnet.methods.base import Batch, eval_mode, LossOutput, Method, require_stage
 from amsnet.nets import create_net
@@ -83,6 +84,10 @@ def test_fit_trains_a_method_it_does_not_know(generator):
     assert any(not torch.equal(a, b) for a, b in zip(before, method.parameters(), strict=True))
     assert len(method.seen) == 4 and all(batch.target is None for batch in method.seen)
     assert method.denoise(images[0][None]).shape == (1, 3, 30, 34)
+    # Tiled inference needs no declaration either: the tiles align to the backbone alone.
+    assert tile_alignment(method) == 1
+    plan = plan_tiles(method, 30, 34, tile=16, overlap=4)
+    assert denoise_image(method, images[0], plan=plan).shape == (3, 30, 34)
 
 
 def test_fit_refuses_a_stage_or_a_target_the_method_does_not_declare(generator):

@@ -9,13 +9,27 @@ from pathlib import Path
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "demo",
-        help="photos + real-like camera noise: the shipped models vs BM3D, with a report",
+        help="noisy photos with ground truth: the shipped models vs BM3D, with a report",
         description=(
-            "Adds synthetic camera noise to the photographs bundled with scikit-image, "
-            "denoises them with the shipped models (the default student, its AMSNet teacher "
-            "with R3, AP-BSN with R3 where a model ships, the student adapted to the photos) and "
-            "BM3D, and writes results.csv, comparison.png and report.html."
+            "Denoises photos whose clean version is known (CC15's real camera noise where "
+            "../shared/data/cc15 is present, else scikit-image's photographs with synthetic "
+            "camera noise) with the shipped models (the default student, its AMSNet teacher "
+            "with R3, AP-BSN with R3, the student adapted to the photos) and BM3D, and writes "
+            "results.csv, comparison.png and report.html."
         ),
+    )
+    parser.add_argument(
+        "--photos",
+        choices=["auto", "cc15", "synthetic"],
+        default="auto",
+        help="cc15: real camera noise from --data/cc15; synthetic: scikit-image photos with "
+        "synthetic camera noise (--level); auto: cc15 when present (default)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("../shared/data"),
+        help="the folder that holds cc15/ (default ../shared/data)",
     )
     parser.add_argument("--output", type=Path, default=Path("demo_output"))
     parser.add_argument(
@@ -25,7 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="steps of the student's adaptation to the photos (0: none)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--level", choices=["low", "medium", "high"], default="medium")
+    parser.add_argument(
+        "--level",
+        choices=["low", "medium", "high"],
+        default="medium",
+        help="synthetic noise level (--photos synthetic)",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier demo's results in --output"
@@ -45,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         level=args.level,
         device=args.device,
         overwrite=args.overwrite,
+        photos=args.photos,
+        data=args.data,
     )
     print("\n| method | PSNR (dB) | SSIM (matlab) | SSIM (skimage) |\n|---|---:|---:|---:|")
     for row in rows:

@@ -18,6 +18,8 @@ Refinement (AMSNet-*-E): R3 with the whole masked network at full resolution.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -108,6 +110,19 @@ class AMSNet(BackboneMethod):
         super().__init__(backbone, constructor_arguments(locals()))
 
     # -- the scheme's building blocks -------------------------------------------------------
+
+    @property
+    def tile_multiple(self) -> int:
+        """Tiles align to the inference PD factor and to R3's, each times the backbone's
+        size multiple, so neither B nor E pads a tile."""
+        multiple = int(getattr(self.backbone, "size_multiple", 1))
+        s = self.settings
+        return math.lcm(s.pd_factor_eval * multiple, s.pd_factor_refine * multiple)
+
+    @property
+    def accepts_pixel_key(self) -> bool:
+        """Only the uniform partition can be keyed to pixel positions."""
+        return self.settings.partition == "uniform"
 
     def _visible(self, assignment: torch.Tensor) -> torch.Tensor:
         """``(k, N, 1, h, w)``: True where branch i sees the pixel."""

@@ -202,6 +202,19 @@ class BackboneMethod(nn.Module):
         """The settings that rebuild this method (``name`` included)."""
         return self.settings.model_dump()
 
+    @property
+    def tile_multiple(self) -> int:
+        """The multiple every tile's origin and size should have so that no tile needs
+        padding: the inference PD factor (1 without PD) times the backbone's size multiple."""
+        multiple = int(getattr(self.backbone, "size_multiple", 1))
+        return int(getattr(self.settings, "pd_factor_eval", 1)) * multiple
+
+    @property
+    def accepts_pixel_key(self) -> bool:
+        """``denoise(pixel_key=...)`` keys its random choices to absolute pixel positions, so
+        tiles of one image draw what the whole image would (:class:`amsnet.ops.masks.PixelKey`)."""
+        return True
+
 
 def default_generator(device: torch.device, seed: int = 0) -> torch.Generator:
     """A generator on ``device`` seeded with ``seed`` (``denoise`` is deterministic by default)."""

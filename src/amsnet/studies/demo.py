@@ -1,15 +1,24 @@
-"""The embedded demo: photos with real-like camera noise, the shipped models against BM3D.
+"""The embedded demo: noisy photos with their clean versions, the shipped models against BM3D.
 
-Everything it needs ships inside installed packages: clean colour photographs bundled with
-scikit-image, synthetic camera noise (:mod:`amsnet.data.camera_noise`: unprocessing, Bayer
-mosaic, shot and read noise, demosaicking, processing back, so the noise is spatially correlated
-like a real camera's and the clean image is known exactly), and the trained models of
-:mod:`amsnet.zoo`. It runs the default one-pass student, its AMSNet-P teacher with R3 (P-E),
-the shipped AP-BSN with R3, the student adapted to the noisy photos themselves (test-time
-adaptation: self-supervised, no clean image), and BM3D with the oracle noise level and with an
-estimated one, and writes ``results.csv``, ``comparison.png`` and ``report.html``.
+Two sources of photos (``photos``):
 
-The models were trained on real camera noise (PolyU, RNI15), never on these photos or on this
+* ``cc15``: four of the CC15 photographs (Nam et al., CVPR 2016: real camera noise of Canon
+  5D Mark III, Nikon D600 and D800 at ISO 1600-6400, the clean image the mean of 500 shots),
+  from ``../shared/data/cc15`` where the project's data is present. The shipped models never
+  saw these cameras or scenes: what a user gets on real photos of a new camera.
+* ``synthetic``: needs nothing but installed packages: clean colour photographs bundled with
+  scikit-image and synthetic camera noise (:mod:`amsnet.data.camera_noise`: unprocessing, Bayer
+  mosaic, shot and read noise, demosaicking, processing back, so the noise is spatially
+  correlated like a real camera's and the clean image is known exactly). The shipped models
+  over-smooth this noise (a known problem, ``docs/models.md``).
+
+``auto`` (the default) takes CC15 when it is there, else the synthetic photos. It runs the
+default one-pass student, its AMSNet-P teacher with R3 (P-E), the shipped AP-BSN with R3,
+the student adapted to the noisy photos themselves (test-time adaptation: self-supervised, no
+clean image), and BM3D with the oracle noise level and with an estimated one, and writes
+``results.csv``, ``comparison.png`` and ``report.html``.
+
+The models were trained on real camera noise (PolyU, RNI15), never on these photos or on the
 synthetic noise: the rows show what a user gets on a camera the models never saw, before and
 after adaptation.
 """
@@ -41,6 +50,13 @@ from amsnet.studies.comparison import comparison_sheet
 log = logging.getLogger(__name__)
 
 DEMO_IMAGES = ("astronaut", "chelsea", "coffee")
+"""The scikit-image photos of the synthetic demo."""
+DEMO_CC15 = ("5dmark3_iso3200_1", "d600_iso3200_2", "d800_iso1600_3", "d800_iso6400_1")
+"""The CC15 photos of the real-noise demo: each camera, ISO 1600 to 6400 (512x512 each; BM3D
+takes about 18 s per photo and noise level, so four keep the demo near five minutes)."""
+DEMO_DATA = Path("../shared/data")
+"""Where the project's data lies (``cc15/`` in it), relative to the repository root."""
+PHOTO_SOURCES = ("auto", "cc15", "synthetic")
 DEMO_ADAPT_STEPS = 300
 """Steps of the demo's test-time adaptation of the default student."""
 TEACHER_LABEL = "AMSNet-P-E teacher"
@@ -78,6 +94,74 @@ def demo_images() -> list[tuple[str, torch.Tensor]]:
     return [(name, from_uint8(getattr(data, name)())) for name in DEMO_IMAGES]
 
 
+@dataclass
+class DemoPhotos:
+    """The demo's inputs: ``(3, H, W)`` float32 in ``[0, 1]``, one noisy and one clean per name,
+    and a sentence that says where they come from (for the report)."""
+
+    names: list[str]
+    noisy: list[torch.Tensor]
+    clean: list[torch.Tensor]
+    description: str
+
+
+def demo_photos(
+    photos: str = "auto",
+    *,
+    data: str | Path = DEMO_DATA,
+    level: str = "medium",
+    seed: int = 0,
+    images: list[tuple[str, torch.Tensor]] | None = None,
+) -> DemoPhotos:
+    """The photos :func:`run_demo` denoises (see the module docstring for ``photos``).
+
+    ``images`` (clean ``(name, (3, H, W))`` photos) replaces scikit-image's for the synthetic
+    source and selects it.
+
+    Raises:
+        ConfigError: an unknown source, or ``cc15`` asked for and not found under ``data``.
+    """
+    if photos not in PHOTO_SOURCES:
+        raise ConfigError(f"--photos must be one of {', '.join(PHOTO_SOURCES)}, got {photos!r}")
+    folder = Path(data) / "cc15"
+    if photos == "cc15" and not folder.is_dir():
+        raise ConfigError(
+            f"--photos cc15: no folder {folder}; give the folder that holds cc15/ with --data, "
+            "or use --photos synthetic"
+        )
+    if images is None and (photos == "cc15" or (photos == "auto" and folder.is_dir())):
+        from amsnet.data.benchmarks import load_pairs
+
+        by_name = {pair.name.removesuffix("_real"): pair for pair in load_pairs("cc", folder)}
+        chosen = [by_name[name] for name in DEMO_CC15 if name in by_name]
+        if not chosen:
+            raise ConfigError(f"--data {data}: cc15/ holds none of the demo's photos {DEMO_CC15}")
+        return DemoPhotos(
+            [name for name in DEMO_CC15 if name in by_name],
+            [pair.noisy for pair in chosen],
+            [pair.clean for pair in chosen],
+            "Photographs of CC15 (Nam et al., CVPR 2016) with their real camera noise (Canon 5D "
+            "Mark III, Nikon D600 and D800, ISO 1600-6400; the clean image is the mean of 500 "
+            "shots of the scene)",
+        )
+    names, noisy, clean = [], [], []
+    for name, image in images if images is not None else demo_images():
+        noisy_image, clean_image, _ = camera_noise(
+            image[None], seed=image_seed(seed, name), iso_like_level=level
+        )
+        names.append(name)
+        noisy.append(noisy_image[0])
+        clean.append(clean_image[0])
+    return DemoPhotos(
+        names,
+        noisy,
+        clean,
+        f"Photographs with synthetic '{level}' camera noise (Bayer mosaic, shot and "
+        f"read noise, demosaicking: spatially correlated like a real camera's; seed {seed}). "
+        "The shipped models over-smooth this noise (a known problem, see docs/models.md)",
+    )
+
+
 def run_demo(
     output: str | Path,
     *,
@@ -88,6 +172,8 @@ def run_demo(
     report: Callable[[str], None] = print,
     images: list[tuple[str, torch.Tensor]] | None = None,
     overwrite: bool = False,
+    photos: str = "auto",
+    data: str | Path = DEMO_DATA,
 ) -> list[DemoRow]:
     """Run the whole demo and write its files into ``output``.
 
@@ -96,14 +182,18 @@ def run_demo(
             images and the adapted student.
         adapt_steps: steps of the student's adaptation to the noisy photos (0: no such row).
         seed: seeds the noise, the masks and the adaptation.
-        level: camera noise level (``low``, ``medium``, ``high``).
+        level: synthetic camera noise level (``low``, ``medium``, ``high``).
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         report: receives one line per step.
-        images: other clean ``(name, (3, H, W))`` photos instead of scikit-image's.
+        images: other clean ``(name, (3, H, W))`` photos instead of scikit-image's (synthetic
+            noise is added to them).
         overwrite: replace the results of an earlier demo in ``output`` (else refused).
+        photos: ``auto``, ``cc15`` or ``synthetic`` (:func:`demo_photos`).
+        data: the folder that holds ``cc15/``.
 
     Raises:
-        ConfigError: ``output`` holds an earlier demo's files and ``overwrite`` is false.
+        ConfigError: ``output`` holds an earlier demo's files and ``overwrite`` is false, or
+            the photos cannot be had (:func:`demo_photos`).
 
     Returns:
         One :class:`DemoRow` per method and image, plus the per-method means.
@@ -118,15 +208,9 @@ def run_demo(
     folder = check_output_folder(output, DEMO_OUTPUTS, overwrite=overwrite, flag="--output")
     start = time.perf_counter()
     torch.manual_seed(seed)
-    names, noisy, clean = [], [], []
-    for name, image in images if images is not None else demo_images():
-        noisy_image, clean_image, _ = camera_noise(
-            image[None], seed=image_seed(seed, name), iso_like_level=level
-        )
-        names.append(name)
-        noisy.append(noisy_image[0])
-        clean.append(clean_image[0])
-    report(f"{len(names)} photos with '{level}' camera noise: {', '.join(names)}")
+    inputs = demo_photos(photos, data=data, level=level, seed=seed, images=images)
+    names, noisy, clean = inputs.names, inputs.noisy, inputs.clean
+    report(f"{inputs.description}: {', '.join(names)}")
 
     outputs: dict[str, list[torch.Tensor]] = {"noisy": noisy}
     seconds: dict[str, float] = {"noisy": 0.0}
@@ -162,7 +246,7 @@ def run_demo(
 
     rows = _score(outputs, clean, names, seconds)
     quality = _quality(outputs, names)
-    _write_outputs(folder, rows, outputs, clean, names, adapt_steps, level, seed, quality)
+    _write_outputs(folder, rows, outputs, clean, names, adapt_steps, inputs.description, quality)
     elapsed = time.perf_counter() - start
     report(f"done in {elapsed / 60:.1f} min; wrote {folder / 'report.html'}")
     return rows
@@ -247,8 +331,7 @@ def _write_outputs(
     clean: list[torch.Tensor],
     names: list[str],
     adapt_steps: int,
-    level: str,
-    seed: int,
+    description: str,
     quality: dict[tuple[str, str], NoReferenceReport],
 ) -> None:
     with atomic_path(folder / "results.csv") as tmp, tmp.open("w", newline="") as handle:
@@ -262,7 +345,7 @@ def _write_outputs(
     for name, image in zip(names, clean, strict=True):
         write_image(folder / "images" / f"{name}_clean.png", image, overwrite=True)
     _comparison_png(folder / "comparison.png", rows, outputs, clean, names)
-    _report_html(folder / "report.html", rows, names, adapt_steps, level, seed, quality)
+    _report_html(folder / "report.html", rows, names, adapt_steps, description, quality)
 
 
 def _comparison_png(
@@ -305,8 +388,7 @@ def _report_html(
     rows: list[DemoRow],
     names: list[str],
     adapt_steps: int,
-    level: str,
-    seed: int,
+    description: str,
     quality: dict[tuple[str, str], NoReferenceReport],
 ) -> None:
     means = [r for r in rows if r.image == "mean"]
@@ -321,15 +403,14 @@ def _report_html(
 table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.3em .6em;text-align:right}}
 td:first-child{{text-align:left}}</style></head><body>
 <h1>amsnet demo</h1>
-<p>Photographs ({", ".join(names)}), with synthetic
-'{html.escape(level)}' camera noise (Bayer mosaic, shot and read noise, demosaicking: spatially
-correlated like a real camera's; seed {seed}), denoised by the models shipped with amsnet. They
-were trained self-supervised on real camera noise (PolyU, RNI15; see docs/models.md), never
-on these photos, this synthetic noise or any clean image. "student + adapt" is the default
-student fine-tuned for {adapt_steps} steps on these noisy photos themselves (self-supervised,
-test-time adaptation); its seconds include the adaptation. PSNR and SSIM against the clean
-images on 8-bit values (SSIM 'matlab': 11x11 Gaussian window; 'skimage': 7x7 uniform window),
-mean over the photos; seconds for all photos together.</p>
+<p>{html.escape(description)}: {html.escape(", ".join(names))}, denoised by the models shipped
+with amsnet. They were trained self-supervised on real camera noise (PolyU, RNI15; see
+docs/models.md), never on these photos or cameras, on synthetic noise or on any clean image.
+"student + adapt" is the default student fine-tuned for {adapt_steps} steps on these noisy
+photos themselves (self-supervised, test-time adaptation); its seconds include the
+adaptation. PSNR and SSIM against the clean images on 8-bit values (SSIM 'matlab': 11x11
+Gaussian window; 'skimage': 7x7 uniform window), mean over the photos;
+seconds for all photos together.</p>
 <table><tr><th>method</th><th>PSNR (dB)</th><th>SSIM matlab</th><th>SSIM skimage</th>
 <th>seconds</th></tr>
 {table}

@@ -76,6 +76,18 @@ _register(
     )
 )
 
+_register(
+    ShippedModel(
+        name="apbsn-dbsnl",
+        file="apbsn-dbsnl.safetensors",
+        sha256="81d1295e8711dcac134c0c002d8df127f924e3f58acde173164ff5a4766fa14a",
+        role="baseline",
+        summary="AP-BSN around DBSNl (small), trained on the same pool at the teacher's CPU "
+        "budget: a baseline for comparisons, not the default; variant E adds R3",
+        config="configs/zoo/dbsnl-apbsn.yaml",
+    )
+)
+
 
 def list_models() -> list[ShippedModel]:
     """The shipped models whose files are present, default first."""
