@@ -107,9 +107,13 @@ def _shipped_or_file(spec: str) -> bool:
     return source not in SHIPPED or SHIPPED[source].path.is_file()
 
 
+def _noise_left(report) -> float:
+    """The noise left in flat regions as a fraction of the input's noise."""
+    return report.noise_left_sigma / max(report.input_noise_sigma, 1e-8)
+
+
 def _short(report) -> str:
-    left = report.noise_left_sigma / max(report.input_noise_sigma, 1e-8)
-    return f"noise left {100 * left:.0f}%"
+    return f"noise left {100 * _noise_left(report):.0f}%"
 
 
 def _markdown(count: int, measures: dict[str, list], seconds: dict[str, list[float]]) -> str:
@@ -121,9 +125,7 @@ def _markdown(count: int, measures: dict[str, list], seconds: dict[str, list[flo
         "|---|---:|---:|---:|---:|",
     ]
     for label, reports in measures.items():
-        left = statistics.fmean(
-            r.noise_left_sigma / max(r.input_noise_sigma, 1e-8) for r in reports
-        )
+        left = statistics.fmean(_noise_left(r) for r in reports)
         gain = statistics.fmean(r.residual_structure_gain for r in reports)
         checker = statistics.fmean(r.checkerboard_db for r in reports)
         lines.append(

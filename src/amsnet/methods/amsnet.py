@@ -116,8 +116,7 @@ class AMSNet(BackboneMethod):
         """Tiles align to the inference PD factor and to R3's, each times the backbone's
         size multiple, so neither B nor E pads a tile."""
         multiple = int(getattr(self.backbone, "size_multiple", 1))
-        s = self.settings
-        return math.lcm(s.pd_factor_eval * multiple, s.pd_factor_refine * multiple)
+        return math.lcm(super().tile_multiple, self.settings.pd_factor_refine * multiple)
 
     @property
     def accepts_pixel_key(self) -> bool:

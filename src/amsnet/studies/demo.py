@@ -130,16 +130,18 @@ def demo_photos(
             "or use --photos synthetic"
         )
     if images is None and (photos == "cc15" or (photos == "auto" and folder.is_dir())):
-        from amsnet.data.benchmarks import load_pairs
+        from amsnet.data.pairs import PairedFolder
 
-        by_name = {pair.name.removesuffix("_real"): pair for pair in load_pairs("cc", folder)}
-        chosen = [by_name[name] for name in DEMO_CC15 if name in by_name]
+        # Index by name first: decoding only the demo's four of the fifteen pairs.
+        pairs = PairedFolder(folder, rule="cc")
+        index = {name.removesuffix("_real"): i for i, name in enumerate(pairs.names)}
+        chosen = [(name, pairs[index[name]]) for name in DEMO_CC15 if name in index]
         if not chosen:
             raise ConfigError(f"--data {data}: cc15/ holds none of the demo's photos {DEMO_CC15}")
         return DemoPhotos(
-            [name for name in DEMO_CC15 if name in by_name],
-            [pair.noisy for pair in chosen],
-            [pair.clean for pair in chosen],
+            [name for name, _ in chosen],
+            [item["noisy"] for _, item in chosen],
+            [item["clean"] for _, item in chosen],
             "Photographs of CC15 (Nam et al., CVPR 2016) with their real camera noise (Canon 5D "
             "Mark III, Nikon D600 and D800, ISO 1600-6400; the clean image is the mean of 500 "
             "shots of the scene)",
