@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     specs = args.model or [spec for spec in DEFAULT_MODELS if _shipped_or_file(spec)]
     models = {}
     for spec in specs:
-        label, source, variant = model_spec(spec)
-        models[label] = (load_for_inference(source, "cpu"), variant == "E")
+        label, source, refine, ensemble = model_spec(spec)
+        models[label] = (load_for_inference(source, "cpu"), refine, ensemble)
     files = sorted(p for p in args.data.iterdir() if p.suffix.lower() in SUFFIXES)
     files = files[: args.limit] if args.limit else files
 
@@ -78,10 +78,12 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             outputs[BM3D_LABEL] = bm3d_denoise(noisy, estimated_sigma(noisy)).clamp(0, 1)
             seconds.setdefault(BM3D_LABEL, []).append(time.perf_counter() - start)
-        for label, (method, refine) in models.items():
+        for label, (method, refine, ensemble) in models.items():
             plan = plan_tiles(method, *noisy.shape[-2:], refine=refine)
             start = time.perf_counter()
-            outputs[label] = denoise_image(method, noisy, refine=refine, plan=plan).clamp(0, 1)
+            outputs[label] = denoise_image(
+                method, noisy, refine=refine, plan=plan, ensemble=ensemble
+            ).clamp(0, 1)
             seconds.setdefault(label, []).append(time.perf_counter() - start)
         for label, out in outputs.items():
             columns.setdefault(label, []).append(out)
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _shipped_or_file(spec: str) -> bool:
-    _, source, _ = model_spec(spec)
+    _, source, _, _ = model_spec(spec)
     return source not in SHIPPED or SHIPPED[source].path.is_file()
 
 

@@ -451,6 +451,13 @@ def cases(root: Path) -> list[Case]:
             says=("--quality",),
         ),
         Case(
+            "--ensemble 9",
+            "denoise",
+            [*d, "img/img.png", "-o", "o7", "--ensemble", "9"],
+            says=("--ensemble", "1..8"),
+            absent=("o7/img.png",),
+        ),
+        Case(
             "RGBA input to --format jpg",
             "denoise",
             [*d, "img/rgba.png", "-o", "o7", "--format", "jpg", "--zero-shot"],

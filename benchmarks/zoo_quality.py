@@ -8,7 +8,8 @@
 Every row is measured in this run: the noisy input, BM3D with the oracle sigma (std of
 noisy - clean: the best BM3D can do; it needs the ground truth, so it is not a real-use
 figure) and with the estimated sigma (scikit-image's wavelet estimate: what a user gets), and
-each ``--model LABEL=NAME_OR_FILE:VARIANT``. ``--adapt STEPS`` adds "student + adapt" rows on
+each ``--model LABEL=NAME_OR_FILE:VARIANT`` (``B`` or ``E``, with ``xN`` for the mean over
+N flips and rotations: ``Bx8``). ``--adapt STEPS`` adds "student + adapt" rows on
 CC15: the first model fine-tuned on all 15 noisy CC15 images at once (self-supervised), timed.
 PSNR / SSIM on 8-bit-rounded images (the AMSNet protocol), mean over images; seconds are per
 image on this machine (2 cores here), model load excluded. BM3D results are cached in
@@ -45,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, required=True, help="JSON report")
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
     parser.add_argument(
-        "--model", action="append", default=[], help="LABEL=NAME_OR_FILE:VARIANT (B or E)"
+        "--model",
+        action="append",
+        default=[],
+        help="LABEL=NAME_OR_FILE:VARIANT (B or E, xN: self-ensemble of N, e.g. Bx8)",
     )
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--limit", type=int, help="at most this many images per set")
@@ -66,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         check_new_output(args.markdown, overwrite=args.overwrite, flag="--markdown")
     models = [model_spec(text) for text in args.model]
     loaded = {
-        label: (load_for_inference(source, "cpu"), variant) for label, source, variant in models
+        label: (load_for_inference(source, "cpu"), refine, ensemble)
+        for label, source, refine, ensemble in models
     }
     cache = json.loads(args.bm3d_cache.read_text()) if args.bm3d_cache.is_file() else {}
     report: dict = {"machine": f"{torch.get_num_threads()} threads", "datasets": {}}
@@ -93,17 +98,17 @@ def main(argv: list[str] | None = None) -> int:
                         with atomic_path(args.bm3d_cache) as tmp:
                             tmp.write_text(json.dumps(cache))
                     rows[label].append(cache[cache_key])
-        for label, (method, variant) in loaded.items():
-            rows[label] = [_run(method, pair, variant == "E") for pair in pairs]
+        for label, (method, refine, ensemble) in loaded.items():
+            rows[label] = [_run(method, pair, refine, ensemble) for pair in pairs]
             print(f"{key}: {label} {_mean(rows[label], 'psnr'):.2f} dB", flush=True)
         if args.adapt and key == "cc15" and models:
-            label, _, variant = models[0]
+            label, _, refine, ensemble = models[0]
             method = loaded[label][0]
             start = time.perf_counter()
             adapted = amsnet.adapt(method, [p.noisy for p in pairs], steps=args.adapt)
             adapt_seconds = time.perf_counter() - start
             rows[f"{label} + adapt {args.adapt}"] = [
-                _run(adapted, pair, variant == "E") for pair in pairs
+                _run(adapted, pair, refine, ensemble) for pair in pairs
             ]
             report.setdefault("adapt_seconds", {})[key] = adapt_seconds
         report["datasets"][key] = {
@@ -129,21 +134,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def model_spec(text: str) -> tuple[str, str, str]:
-    """``LABEL=NAME_OR_FILE:VARIANT`` as ``(label, source, variant)`` (also used by
-    ``rni15_sheet.py``)."""
+def model_spec(text: str) -> tuple[str, str, bool, int]:
+    """``LABEL=NAME_OR_FILE:VARIANT`` as ``(label, source, refine, ensemble)``; VARIANT is
+    ``B`` or ``E``, optionally with ``xN`` (1-8) for a self-ensemble of N flips and rotations
+    (also used by ``rni15_sheet.py``)."""
     label, separator, rest = text.partition("=")
     source, _, variant = rest.rpartition(":")
-    if not separator or not source or variant not in ("B", "E"):
-        raise SystemExit(f"--model {text!r}: expected LABEL=NAME_OR_FILE:B or :E")
-    return label, source, variant
+    letter, times, count = variant.partition("x")
+    if (
+        not separator
+        or not source
+        or letter not in ("B", "E")
+        or (times and (not count.isdigit() or not 1 <= int(count) <= 8))
+    ):
+        raise SystemExit(
+            f"--model {text!r}: expected LABEL=NAME_OR_FILE:B or :E, optionally with xN "
+            "(N = 1-8 flips and rotations, e.g. :Bx8)"
+        )
+    return label, source, letter == "E", int(count) if times else 1
 
 
-def _run(method, pair, refine: bool) -> dict:
+def _run(method, pair, refine: bool, ensemble: int = 1) -> dict:
     height, width = pair.noisy.shape[-2:]
     plan = plan_tiles(method, height, width, refine=refine, tile=None)
     start = time.perf_counter()
-    out = denoise_image(method, pair.noisy, refine=refine, plan=plan)
+    out = denoise_image(method, pair.noisy, refine=refine, plan=plan, ensemble=ensemble)
     return _score(out, pair.clean, time.perf_counter() - start)
 
 

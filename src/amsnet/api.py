@@ -34,6 +34,7 @@ from amsnet.inference import denoise_image, load_for_inference, plan_tiles
 from amsnet.methods import AMSNet
 from amsnet.methods.base import adaptation_of, description_of, is_refinable
 from amsnet.nets import create_net
+from amsnet.ops.dihedral import check_transform_count
 from amsnet.precision import check_precision, choose_precision, set_precision
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 from amsnet.training.fit import fit_images
@@ -150,6 +151,7 @@ def denoise(
     tile: int | str | None = "auto",
     adapt_steps: int = 0,
     precision: str | None = None,
+    ensemble: int = 1,
 ) -> ImageLike:
     """Denoise one image and return it in the kind it came in.
 
@@ -174,6 +176,9 @@ def denoise(
         precision: the backbone's (``auto``, ``fp32``, ``bf16``, ``fp16``;
             :mod:`amsnet.precision`); ``None``: ``auto`` for a model loaded here, the given
             method's own setting otherwise.
+        ensemble: average over this many flips and rotations of the image (1 to 8,
+            :mod:`amsnet.ops.dihedral`): that many times the time, for a little more quality
+            (+0.05 dB for the default model on CC15 with 8).
 
     Returns:
         Same kind, shape and (for numpy and PIL) dtype as ``image``; float results are
@@ -190,6 +195,7 @@ def denoise(
     """
     if precision is not None:
         check_precision(precision, "precision")
+    check_transform_count(ensemble, "ensemble")
     from amsnet.onnx_runtime import OnnxModel
 
     if isinstance(weights, OnnxModel):
@@ -209,7 +215,9 @@ def denoise(
     if adapt_steps:
         method = adapt(method, image, steps=adapt_steps, seed=seed, device=device)
     if isinstance(image, torch.Tensor):
-        outputs = [_run(method, single, refine, seed, tile) for single in tensor_sources(image)]
+        outputs = [
+            _run(method, single, refine, seed, tile, ensemble) for single in tensor_sources(image)
+        ]
         return tensor_result(outputs, image)
     array = pil_to_array(image) if is_pil(image) else image
     if not isinstance(array, np.ndarray):
@@ -217,7 +225,7 @@ def denoise(
             f"denoise takes a numpy array, a torch tensor or a PIL image, got "
             f"{type(image).__name__}; read files with amsnet.data.io.read_image"
         )
-    result = numpy_result(_run(method, numpy_source(array), refine, seed, tile), array)
+    result = numpy_result(_run(method, numpy_source(array), refine, seed, tile, ensemble), array)
     if is_pil(image):
         from PIL import Image
 
@@ -492,11 +500,16 @@ def check_refinable_teacher(path: os.PathLike[str]) -> None:
 
 
 def _run(
-    method: Method, source: torch.Tensor | np.ndarray, refine: bool, seed: int, tile: Any
+    method: Method,
+    source: torch.Tensor | np.ndarray,
+    refine: bool,
+    seed: int,
+    tile: Any,
+    ensemble: int = 1,
 ) -> torch.Tensor:
     height, width = (source.shape[:2]) if isinstance(source, np.ndarray) else source.shape[1:]
     plan = plan_tiles(method, int(height), int(width), refine=refine, tile=tile)
-    return denoise_image(method, source, refine=refine, seed=seed, plan=plan)
+    return denoise_image(method, source, refine=refine, seed=seed, plan=plan, ensemble=ensemble)
 
 
 def _as_list(images: Any) -> list[Any]:

@@ -53,6 +53,7 @@ class FileDenoiser:
         bit_depth: of the outputs, 8 or 16 (``None``: the input's).
         quality: JPEG / WebP quality, 1-100.
         overwrite: replace an existing output (otherwise writing it is a ``DataError``).
+        ensemble: average over this many flips and rotations (1-8, :mod:`amsnet.ops.dihedral`).
     """
 
     method: Method
@@ -64,6 +65,7 @@ class FileDenoiser:
     bit_depth: int | None = None
     quality: int = 95
     overwrite: bool = False
+    ensemble: int = 1
     _bytes_per_pixel: float | None = field(default=None, init=False, repr=False)
 
     def denoise_file(
@@ -92,6 +94,7 @@ class FileDenoiser:
             seed=self.seed,
             plan=plan,
             progress=progress,
+            ensemble=self.ensemble,
         )
         depth = self.bit_depth or image.bit_depth
         values = rgb_to_integer(rgb, image.array.shape[2], depth)

@@ -11,6 +11,7 @@ standard deviation *over seeds* of the per-seed dataset means.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ from amsnet.data.benchmarks import EvalPair
 from amsnet.data.protocols import protocol_for
 from amsnet.errors import ConfigError, ShapeError
 from amsnet.metrics import psnr, ssim
+from amsnet.ops.dihedral import check_transform_count, ensemble_mean
 from amsnet.precision import backbone_dtype, precision_name
 from amsnet.version import __version__
 
@@ -63,6 +65,9 @@ class EvaluationReport:
     weights: str | None = None
     precision: str = "fp32"
     """The backbone's precision (:mod:`amsnet.precision`): part of the protocol."""
+    ensemble: int = 1
+    """Flips and rotations each result is the mean of (:mod:`amsnet.ops.dihedral`; 1: none):
+    part of the protocol, shown as ``B x8`` in the variant column."""
     rows: list[ImageResult] = field(default_factory=list)
     peak_memory_mib: float = 0.0
     protocol: str = ""
@@ -79,6 +84,11 @@ class EvaluationReport:
     def __post_init__(self) -> None:
         if not self.protocol:
             self.protocol = protocol_for(self.dataset)
+
+    @property
+    def variant_label(self) -> str:
+        """The variant and, for a self-ensemble, its size: ``"E"``, ``"B x8"``."""
+        return self.variant + (f" x{self.ensemble}" if self.ensemble > 1 else "")
 
     def per_seed(self) -> dict[int, dict[str, float]]:
         """Dataset means of every seed."""
@@ -133,7 +143,8 @@ class EvaluationReport:
             "| dataset | variant | precision | images | seeds | PSNR (dB) | SSIM matlab "
             "| SSIM skimage | s/MP | trained on test | protocol |\n"
             "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|\n"
-            f"| {self.dataset} | {self.variant} | {self.precision} | {s['images']} | {s['seeds']} "
+            f"| {self.dataset} | {self.variant_label} | {self.precision} "
+            f"| {s['images']} | {s['seeds']} "
             f"| {s['psnr']:.3f} ± {s['psnr_std']:.3f} "
             f"| {s['ssim_matlab']:.4f} ± {s['ssim_matlab_std']:.4f} "
             f"| {s['ssim_skimage']:.4f} ± {s['ssim_skimage_std']:.4f} "
@@ -156,6 +167,7 @@ def evaluate(
     progress: Callable[[int, str], None] | None = None,
     variant: str | None = None,
     protocol: str | None = None,
+    ensemble: int = 1,
 ) -> EvaluationReport:
     """Denoise every pair once per seed and measure it.
 
@@ -175,6 +187,8 @@ def evaluate(
         variant: the label of the report (default ``"E"`` with R3, else ``"B"``).
         protocol: how the figures were obtained, for the report (default: the label of
             ``dataset``, :func:`amsnet.data.protocols.protocol_for`).
+        ensemble: average each result over this many flips and rotations of the image (1-8,
+            :mod:`amsnet.ops.dihedral`; the report's ``ensemble`` says so).
 
     Returns:
         :class:`EvaluationReport`.
@@ -198,6 +212,7 @@ def evaluate(
         model=model,
         weights=weights,
         precision=precision_name(backbone_dtype(method)),
+        ensemble=check_transform_count(ensemble, "ensemble"),
         protocol=protocol or "",
     )
     if device.type == "cuda":
@@ -210,7 +225,9 @@ def evaluate(
             generator = torch.Generator(device=device).manual_seed(seed)
             _synchronize(device)
             start = time.perf_counter()
-            denoised = method.denoise(noisy, generator=generator, refine=refine)
+            denoised = ensemble_mean(
+                functools.partial(_denoise_one, method, generator, refine), noisy, ensemble
+            )
             _synchronize(device)
             seconds = time.perf_counter() - start
             report.rows.append(
@@ -230,6 +247,16 @@ def evaluate(
             progress(index, pair.name)
     report.peak_memory_mib = _peak_memory_mib(device)
     return report
+
+
+def _denoise_one(
+    method: torch.nn.Module,
+    generator: torch.Generator,
+    refine: bool,
+    noisy: torch.Tensor,
+    transform: int,
+) -> torch.Tensor:
+    return method.denoise(noisy, generator=generator, refine=refine)
 
 
 def _ssim(denoised: torch.Tensor, clean: torch.Tensor, convention: str) -> float:

@@ -31,6 +31,7 @@ from amsnet.checkpoint import load_pretrained, read_header
 from amsnet.data.images import rgb_region, Source, source_size
 from amsnet.errors import ConfigError
 from amsnet.memory import available_memory, peak_memory
+from amsnet.ops.dihedral import check_transform_count, ensemble_mean
 from amsnet.ops.masks import PixelKey
 from amsnet.ops.tiling import blend_window, Tile, tile_grid
 from amsnet.precision import backbone_dtype, check_precision, precision_name, set_precision
@@ -252,6 +253,7 @@ def denoise_image(
     seed: int = 0,
     plan: TilePlan | None = None,
     progress: Progress | None = None,
+    ensemble: int = 1,
 ) -> torch.Tensor:
     """Denoise one image, tiled when ``plan`` says so.
 
@@ -264,12 +266,17 @@ def denoise_image(
         seed: keys every random choice (with the pixel positions).
         plan: from :func:`plan_tiles` (default: the whole image at once).
         progress: ``progress(done, total)`` after each tile.
+        ensemble: average over this many flips and rotations of the image (1-8,
+            :mod:`amsnet.ops.dihedral`): that many times the time, and a float copy of the
+            image while it runs.
 
     Returns:
         Float32 ``(3, H, W)`` on the CPU, not clamped.
     """
     height, width = source_size(image)
     plan = plan or TilePlan(None, 0, tile_alignment(method), 0.0)
+    if check_transform_count(ensemble) > 1:
+        return _self_ensemble(method, image, refine, seed, plan, progress, ensemble)
     while True:
         try:
             return _denoise_tiles(method, image, refine, seed, plan, height, width, progress)
@@ -283,6 +290,28 @@ def denoise_image(
                 "CUDA out of memory with %d px tiles; retrying with %d px", current, smaller
             )
             plan = TilePlan(smaller, plan.overlap, plan.align, plan.bytes_per_pixel)
+
+
+def _self_ensemble(
+    method: Method,
+    image: Source,
+    refine: bool,
+    seed: int,
+    plan: TilePlan,
+    progress: Progress | None,
+    count: int,
+) -> torch.Tensor:
+    def one(transformed: torch.Tensor, index: int) -> torch.Tensor:
+        def step(done: int, steps: int) -> None:
+            if progress is not None:
+                progress(index * steps + done, count * steps)
+
+        # Tiles are square, so one plan serves the transposed copies too.
+        return denoise_image(
+            method, transformed, refine=refine, seed=seed, plan=plan, progress=step
+        )
+
+    return ensemble_mean(one, rgb_region(image, slice(None), slice(None)), count)
 
 
 def _denoise_tiles(

@@ -95,6 +95,32 @@ def test_summary_is_mean_and_std_over_seeds():
     assert summary["psnr_std"] == pytest.approx(np.std(per_seed, ddof=1))
 
 
+def test_the_self_ensemble_is_measured_and_labelled(tmp_path, weights, capsys):
+    class Ramp(torch.nn.Module):
+        """Output = input + a ramp along the width: the eight transforms average it to 0.5."""
+
+        def method_config(self):
+            return {"name": "ramp"}
+
+        backbone = torch.nn.Identity()
+
+        def denoise(self, noisy, *, generator, refine):
+            return noisy + torch.linspace(0, 1, noisy.shape[-1])
+
+    clean = torch.rand(3, 16, 24)
+    pairs = [EvalPair("a", clean - 0.5, clean)]
+    plain = evaluate(Ramp(), pairs, dataset="x")
+    eight = evaluate(Ramp(), pairs, dataset="x", ensemble=8)
+    assert eight.rows[0].psnr > plain.rows[0].psnr + 20  # the mean ramp cancels the offset
+    assert eight.variant_label == "B x8" and "| x | B x8 |" in eight.to_markdown()
+    make_cc_folder(tmp_path / "cc")
+    args = ["eval", str(weights), "--dataset", "cc", "--root", str(tmp_path / "cc")]
+    assert main([*args, "--ensemble", "0"]) == 1
+    assert "--ensemble must lie in 1..8" in capsys.readouterr().err
+    assert main([*args, "--ensemble", "4", "--out", str(tmp_path / "r")]) == 0
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["ensemble"] == 4
+
+
 def test_eval_on_awgn_and_sidd_validation(tmp_path, weights):
     clean = tmp_path / "clean"
     write_image(clean / "a.png", torch.rand(3, 16, 16))

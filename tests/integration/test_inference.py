@@ -128,3 +128,41 @@ def test_out_of_memory_halves_the_tiles(monkeypatch):
     monkeypatch.setattr(method, "denoise", flaky)
     out = denoise_image(method, torch.rand(3, 64, 64), plan=TilePlan(64, 8, 2, 0.0))
     assert out.shape == (3, 64, 64) and 32 in seen and max(seen) == 64
+
+
+class _Orientation(torch.nn.Module):
+    """A "denoiser" that adds a ramp along the width: its error depends on the orientation,
+    and over the eight transforms it averages to a constant."""
+
+    accepts_pixel_key = False
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = torch.nn.Conv2d(3, 3, 1)  # unused: where inference looks for a dtype
+
+    def denoise(self, noisy, *, generator=None, refine=False, refine_batch=None, pixel_key=None):
+        ramp = torch.linspace(0, 1, noisy.shape[-1])
+        return noisy + ramp
+
+
+def test_the_self_ensemble_averages_the_transforms_and_tiles_the_same():
+    image = torch.rand(3, 40, 56)
+    method = _Orientation().eval()
+    plain = denoise_image(method, image)
+    assert torch.allclose(plain - image, torch.linspace(0, 1, 56).expand(3, 40, 56))
+    both = denoise_image(method, image, ensemble=2)  # identity and the horizontal flip
+    assert torch.allclose(both, image + 0.5, atol=1e-6)
+    eight = denoise_image(method, image, ensemble=8)
+    assert torch.allclose(eight, image + 0.5, atol=1e-6)
+    plan = TilePlan(32, 8, 1, 0.0)
+    calls = []
+    tiled = denoise_image(
+        method, image, ensemble=8, plan=plan, progress=lambda d, t: calls.append((d, t))
+    )
+    # Each tile's ramp spans the tile, so tiles change the result; the progress counts all
+    # transforms' tiles once, in order, up to the total.
+    assert tiled.shape == image.shape
+    totals = {t for _, t in calls}
+    assert len(totals) == 1 and [d for d, _ in calls] == list(range(1, totals.pop() + 1))
+    with pytest.raises(Exception, match="ensemble must be a whole number"):
+        denoise_image(method, image, ensemble=0)

@@ -53,6 +53,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="STEPS",
         help="fine-tune the model self-supervised on the inputs for STEPS steps first",
     )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        metavar="N",
+        help="average over N flips and rotations of each image (1-8; N times the time, a "
+        "little more quality: +0.05 dB for the default model on CC15 with 8)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--runtime",
@@ -103,6 +111,11 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--adapt must be 0 (off) or a number of steps, got {args.adapt}")
     if args.adapt and args.zero_shot:
         raise ConfigError("--adapt fine-tunes a trained model; --zero-shot trains from scratch")
+    if not 1 <= args.ensemble <= 8:
+        raise ConfigError(
+            f"--ensemble must lie in 1..8 (1: none, 8: every flip and rotation), got "
+            f"{args.ensemble}"
+        )
     if not 1 <= args.quality <= 100:
         raise ConfigError(f"--quality must lie in 1..100, got {args.quality}")
     if args.overlap < 0:
@@ -335,6 +348,7 @@ def run(args: argparse.Namespace) -> int:
         bit_depth=args.bit_depth,
         quality=args.quality,
         overwrite=args.overwrite,
+        ensemble=args.ensemble,
     )
     failed: list[tuple[Path, str]] = []
     done = skipped = 0

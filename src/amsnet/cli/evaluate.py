@@ -38,6 +38,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="mask / R3 seeds")
     parser.add_argument("--limit", type=int, help="evaluate at most this many images")
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        metavar="N",
+        help="average each result over N flips and rotations (1-8; the report says so)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     add_precision_argument(parser)
     parser.add_argument("--out", type=Path, help="folder for results.csv, results.json, images")
@@ -66,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1 image, got {args.limit}")
+    if not 1 <= args.ensemble <= 8:
+        raise ConfigError(
+            f"--ensemble must lie in 1..8 (1: none, 8: every flip and rotation), got "
+            f"{args.ensemble}"
+        )
     if args.save_outputs and args.out is None:
         raise ConfigError("--save-outputs writes into --out: give --out FOLDER")
     # One evaluation per AWGN sigma (a list is the usual protocol: 10, 25, 50, ...).
@@ -106,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             save_dir=(out / "images") if args.save_outputs and out else None,
             progress=progress,
             variant=args.variant,
+            ensemble=args.ensemble,
         )
         report.protocol = _protocol(args, sigma, report.summary()["images"])
         print(file=sys.stderr)
