@@ -43,10 +43,10 @@ def _queue(weights, tmp_path, **limits) -> JobQueue:
     return JobQueue([model], limits=ServeLimits(**limits), device="cpu", folder=folder)
 
 
-def _cli_result(weights, photo, tmp_path, variant: str) -> np.ndarray:
-    out = tmp_path / f"cli-{variant}"
+def _cli_result(weights, photo, tmp_path, variant: str, ensemble: int = 1) -> np.ndarray:
+    out = tmp_path / f"cli-{variant}-{ensemble}"
     args = ["denoise", str(photo), "-o", str(out), "--weights", str(weights), "--device", "cpu"]
-    assert main([*args, "--variant", variant, "--quiet"]) == 0
+    assert main([*args, "--variant", variant, "--ensemble", str(ensemble), "--quiet"]) == 0
     return read_integer_image(out / photo.name).array
 
 
@@ -102,6 +102,25 @@ def test_the_api_denoises_like_the_cli_and_keeps_nothing_but_the_result(weights,
         ]
 
 
+def test_the_self_ensemble_is_the_clis(weights, photo, tmp_path):
+    from starlette.testclient import TestClient
+
+    from amsnet.serve.app import create_app
+
+    with TestClient(create_app(_queue(weights, tmp_path))) as client:
+        results = {}
+        for ensemble in ("1", "8"):
+            params = {"name": photo.name, "variant": "E", "ensemble": ensemble}
+            reply = client.post("/api/jobs", params=params, content=photo.read_bytes())
+            state = _wait(client, reply.json()["id"])
+            assert state["state"] == "done" and state["ensemble"] == int(ensemble)
+            served = tmp_path / f"served-{ensemble}.png"
+            served.write_bytes(client.get(f"/api/jobs/{state['id']}/result").content)
+            results[ensemble] = read_integer_image(served).array
+    assert np.array_equal(results["8"], _cli_result(weights, photo, tmp_path, "E", 8))
+    assert not np.array_equal(results["8"], results["1"])
+
+
 def test_a_jpeg_comes_back_a_jpeg_with_its_exif_and_icc_profile(weights, tmp_path):
     from PIL import Image as PILImage
     from starlette.testclient import TestClient
@@ -153,6 +172,9 @@ def test_bad_uploads_are_refused_with_a_reason(weights, photo, tmp_path):
         assert reply.status_code == 400 and "unknown model" in reply.json()["error"]
         reply = post("a.png", b"", variant="X")
         assert reply.status_code == 400
+        for ensemble in ("9", "0", "two", "-1"):
+            reply = post("a.png", b"x", ensemble=ensemble)
+            assert reply.status_code == 400 and "ensemble" in reply.json()["error"], ensemble
         reply = post("a.png", b"")
         assert reply.status_code == 400 and "empty" in reply.json()["error"]
         assert client.get("/api/jobs/0123456789abcdef").status_code == 404
@@ -231,6 +253,7 @@ def test_the_page_in_a_real_browser(weights, photo, tmp_path):
             page.goto(address)
             page.wait_for_selector("#model option", state="attached")
             page.select_option("#variant", "B")
+            page.select_option("#ensemble", "1")
             page.set_input_files("#files", str(photo))
             page.wait_for_selector(".job.done a.download", timeout=60_000)
             assert page.locator(".job.done table.report tr").count() > 0

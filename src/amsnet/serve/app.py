@@ -4,10 +4,10 @@ Routes (all answers JSON except the page, the previews and the download):
 
 * ``GET /``: the page (``page.html``, self-contained: no script or font from the network).
 * ``GET /api/models``: the models offered, ``[{name, variants, summary}]``, default first.
-* ``POST /api/jobs?name=FILE&model=NAME&variant=B|E``: the photo's bytes as the request body
-  (not a multipart form: the body is streamed straight into the queue's folder with its size
-  checked as it arrives, so nothing is spooled elsewhere). ``202 {id}``, or ``4xx/503
-  {error}``.
+* ``POST /api/jobs?name=FILE&model=NAME&variant=B|E&ensemble=1..8``: the photo's bytes as the
+  request body, not a multipart form (it is streamed straight into the queue's folder with
+  its size checked as it arrives, so nothing is spooled elsewhere); ``ensemble``: the mean
+  over that many flips and rotations (default 1). ``202 {id}``, or ``4xx/503 {error}``.
 * ``GET /api/jobs/{id}``: state, queue position, tile progress, quality report.
 * ``GET /api/jobs/{id}/noisy.png`` and ``/denoised.png``: 8-bit previews at full size.
 * ``GET /api/jobs/{id}/result``: the denoised file in the input's format, as an attachment.
@@ -55,7 +55,10 @@ def create_app(jobs: JobQueue) -> Any:
         try:
             size = int(length) if length is not None else None
             model = params.get("model", jobs.default_model)
-            job = jobs.new_job(name, model, params.get("variant", "B"), size)
+            ensemble = params.get("ensemble", "1")
+            if not ensemble.isdigit():
+                raise UploadRefusedError(f"ensemble must be a whole number 1..8, got {ensemble!r}")
+            job = jobs.new_job(name, model, params.get("variant", "B"), size, int(ensemble))
             received = 0
             with open(job.upload, "wb") as file:
                 async for chunk in request.stream():

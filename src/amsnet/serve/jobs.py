@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from amsnet.errors import AmsnetError, ConfigError, DataError
+from amsnet.errors import AmsnetError, ConfigError, DataError, ShapeError
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ class Job:
     model: str
     variant: str
     folder: Path
+    ensemble: int = 1
     state: JobState = "queued"
     tiles_done: int = 0
     tiles_total: int = 0
@@ -131,6 +132,7 @@ class Job:
             "name": self.name,
             "model": self.model,
             "variant": self.variant,
+            "ensemble": self.ensemble,
             "state": self.state,
             "position": position,
             "tiles_done": self.tiles_done,
@@ -186,11 +188,14 @@ class JobQueue:
 
     # ----- the client's side
 
-    def check_request(self, name: str, model: str, variant: str, size: int | None) -> str:
+    def check_request(
+        self, name: str, model: str, variant: str, size: int | None, ensemble: int = 1
+    ) -> str:
         """Refuse a bad upload before its bytes are read; returns its suffix.
 
         Raises:
-            UploadRefusedError: unknown format, model or variant, too large, or the queue is full.
+            UploadRefusedError: unknown format, model, variant or ensemble size, too large, or
+                the queue is full.
         """
         suffix = Path(name).suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
@@ -210,6 +215,12 @@ class JobQueue:
                 f"variant {variant} {why}, and {model} runs {'/'.join(choice.variants)} only; "
                 f"choose {choice.variants[0]}"
             )
+        from amsnet.ops.dihedral import check_transform_count
+
+        try:
+            check_transform_count(ensemble)
+        except ShapeError as error:
+            raise UploadRefusedError(str(error)) from None
         if size is not None and size > self.limits.max_upload_bytes:
             raise UploadRefusedError(self._too_large(size), 413)
         if self._waiting.qsize() >= self.limits.max_queued:
@@ -220,15 +231,19 @@ class JobQueue:
             )
         return suffix
 
-    def new_job(self, name: str, model: str, variant: str, size: int | None) -> Job:
+    def new_job(
+        self, name: str, model: str, variant: str, size: int | None, ensemble: int = 1
+    ) -> Job:
         """A job whose upload (``size`` bytes, if known) the caller writes to
-        :attr:`Job.upload`, then :meth:`enqueue`s.
+        :attr:`Job.upload`, then :meth:`enqueue`s; ``ensemble`` as for
+        :func:`amsnet.inference.denoise_image`.
 
         Raises:
             UploadRefusedError: see :meth:`check_request`.
         """
-        suffix = self.check_request(name, model, variant, size)
-        return Job(secrets.token_hex(8), Path(name).name[:200], suffix, model, variant, self.folder)
+        suffix = self.check_request(name, model, variant, size, ensemble)
+        job_id, shown = secrets.token_hex(8), Path(name).name[:200]
+        return Job(job_id, shown, suffix, model, variant, self.folder, ensemble)
 
     def too_large(self, size: int) -> bool:
         return size > self.limits.max_upload_bytes
@@ -324,23 +339,26 @@ class JobQueue:
         Raises:
             CheckpointError, ConfigError: as :func:`amsnet.inference.load_for_inference`.
         """
-        self._denoiser(self.default_model, self.models[self.default_model].variants[0])
+        self._denoiser(self.default_model, self.models[self.default_model].variants[0], 1)
 
-    def _denoiser(self, model: str, variant: str):
-        """The model's file denoiser for ``variant`` (loaded once; B and E share the model)."""
+    def _denoiser(self, model: str, variant: str, ensemble: int):
+        """The model's file denoiser for ``variant`` and ``ensemble`` (the model is loaded once
+        and shared by all its settings)."""
         from amsnet.denoise_files import FileDenoiser
         from amsnet.inference import load_for_inference
 
-        key = f"{model}/{variant}"
+        key = f"{model}/{variant}/{ensemble}"
         if key not in self._loaded:
             method = next(
                 (d.method for k, d in self._loaded.items() if k.startswith(f"{model}/")), None
             ) or load_for_inference(self.models[model].weights, self.device, self.precision)
-            self._loaded[key] = FileDenoiser(method, refine=variant == "E", seed=self.seed)
+            self._loaded[key] = FileDenoiser(
+                method, refine=variant == "E", seed=self.seed, ensemble=ensemble
+            )
         return self._loaded[key]
 
     def _denoise(self, job: Job) -> None:
-        denoiser = self._denoiser(job.model, job.variant)
+        denoiser = self._denoiser(job.model, job.variant, job.ensemble)
 
         def progress(done: int, total: int) -> None:
             job.tiles_done, job.tiles_total = done, total
