@@ -454,7 +454,7 @@ def cases(root: Path) -> list[Case]:
             "--ensemble 9",
             "denoise",
             [*d, "img/img.png", "-o", "o7", "--ensemble", "9"],
-            says=("--ensemble", "1..8"),
+            says=("--ensemble", "from 1", "to 8"),
             absent=("o7/img.png",),
         ),
         Case(

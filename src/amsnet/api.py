@@ -186,6 +186,7 @@ def denoise(
 
     Raises:
         ShapeError: an image of an unaccepted kind, shape, dtype, mode or value range.
+        ConfigError: ``ensemble`` outside 1-8, or an unknown ``precision``.
 
     Example:
         >>> import numpy as np

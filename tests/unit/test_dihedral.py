@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from amsnet.errors import ShapeError
+from amsnet.errors import ConfigError
 from amsnet.ops.dihedral import check_transform_count, dihedral, DIHEDRAL_TRANSFORMS, undo_dihedral
 
 
@@ -28,5 +28,5 @@ def test_the_first_four_keep_the_shape_and_the_last_four_transpose():
 
 @pytest.mark.parametrize("count", [0, 9, -1, 2.0, True])
 def test_a_bad_count_names_the_argument(count):
-    with pytest.raises(ShapeError, match="--ensemble must be a whole number from 1"):
+    with pytest.raises(ConfigError, match="--ensemble must be a whole number from 1"):
         check_transform_count(count, "--ensemble")

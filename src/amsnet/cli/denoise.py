@@ -111,11 +111,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--adapt must be 0 (off) or a number of steps, got {args.adapt}")
     if args.adapt and args.zero_shot:
         raise ConfigError("--adapt fine-tunes a trained model; --zero-shot trains from scratch")
-    if not 1 <= args.ensemble <= 8:
-        raise ConfigError(
-            f"--ensemble must lie in 1..8 (1: none, 8: every flip and rotation), got "
-            f"{args.ensemble}"
-        )
+    from amsnet.ops.dihedral import check_transform_count
+
+    check_transform_count(args.ensemble, "--ensemble")
     if not 1 <= args.quality <= 100:
         raise ConfigError(f"--quality must lie in 1..100, got {args.quality}")
     if args.overlap < 0:

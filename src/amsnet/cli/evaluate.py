@@ -73,11 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1 image, got {args.limit}")
-    if not 1 <= args.ensemble <= 8:
-        raise ConfigError(
-            f"--ensemble must lie in 1..8 (1: none, 8: every flip and rotation), got "
-            f"{args.ensemble}"
-        )
+    from amsnet.ops.dihedral import check_transform_count
+
+    check_transform_count(args.ensemble, "--ensemble")
     if args.save_outputs and args.out is None:
         raise ConfigError("--save-outputs writes into --out: give --out FOLDER")
     # One evaluation per AWGN sigma (a list is the usual protocol: 10, 25, 50, ...).

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from amsnet.errors import ShapeError
+from amsnet.errors import ConfigError
 
 DIHEDRAL_TRANSFORMS = 8
 """How many distinct transforms there are."""
@@ -27,10 +27,10 @@ _FLIPPED = (False, True, False, True, False, True, False, True)
 
 
 def check_transform_count(count: int, what: str = "ensemble") -> int:
-    """``count`` if it is a valid number of transforms (1 to 8), else a ShapeError naming
+    """``count`` if it is a valid number of transforms (1 to 8), else a ConfigError naming
     ``what`` (the flag or argument)."""
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 8:
-        raise ShapeError(
+        raise ConfigError(
             f"{what} must be a whole number from 1 (no self-ensemble) to "
             f"{DIHEDRAL_TRANSFORMS} (all flips and rotations), got {count!r}"
         )

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from amsnet.errors import AmsnetError, ConfigError, DataError, ShapeError
+from amsnet.errors import AmsnetError, ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class JobQueue:
 
         try:
             check_transform_count(ensemble)
-        except ShapeError as error:
+        except ConfigError as error:
             raise UploadRefusedError(str(error)) from None
         if size is not None and size > self.limits.max_upload_bytes:
             raise UploadRefusedError(self._too_large(size), 413)
