@@ -14,8 +14,8 @@ layer norms and channel attention are left as they are. The results agree with t
 composition to float32 rounding (about 1e-6).
 
 Each function falls back to the plain composition (the reference) when fusion does not apply:
-gradients enabled, autocast on, another device or dtype, a layout other than channels-last, or
-a PyTorch built without oneDNN.
+gradients enabled, autocast on, another device or dtype, a layout other than channels-last, a
+graph being exported or compiled, or a PyTorch built without oneDNN.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def fusable(x: torch.Tensor, conv: nn.Conv2d) -> bool:
         and x.is_contiguous(memory_format=torch.channels_last)
         and torch.backends.mkldnn.is_available()
         and _HAS_FUSED_KERNELS
+        # An exported or compiled graph (ONNX, torch.compile) keeps the portable operators.
+        and not torch.compiler.is_compiling()
+        and not torch.jit.is_tracing()
     )
 
 
