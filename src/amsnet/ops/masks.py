@@ -127,10 +127,16 @@ def hide(images: torch.Tensor, visible: torch.Tensor, fill: MaskFill = "zero") -
     shown = visible.to(images.dtype)
     # The window's centre is the hidden pixel itself, which is 0 in `kept` and in `shown`.
     fill = kept.sum((2, 3), keepdim=True) / shown.sum((2, 3), keepdim=True).clamp_min(1)
+    # The window sums of the kept values and of the visible count in one depthwise
+    # convolution per window, channels-last: oneDNN's depthwise kernel for a handful of
+    # channels is about 10x slower in the default layout (2x4x512x512, both windows: 93 ms
+    # as four convolutions there, 4.8 ms here on 2 CPU cores; a quarter of AMSNet B's time
+    # with the small NAFNet).
+    stacked = torch.cat([kept, shown], 1).contiguous(memory_format=torch.channels_last)
     for side in (5, 3):  # the nearest window with a visible pixel wins
-        window = torch.ones(1, 1, side, side, device=images.device, dtype=images.dtype)
-        total = F.conv2d(kept, window.expand(c, 1, side, side), padding=side // 2, groups=c)
-        count = F.conv2d(shown, window, padding=side // 2)
+        window = torch.ones(c + 1, 1, side, side, device=images.device, dtype=images.dtype)
+        sums = F.conv2d(stacked, window, padding=side // 2, groups=c + 1)
+        total, count = sums[:, :c], sums[:, c:]
         fill = torch.where(count > 0, total / count.clamp_min(1), fill)
     return torch.where(visible, kept, fill)
 
