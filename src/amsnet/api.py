@@ -418,8 +418,9 @@ def distill(
         overrides: ``key.path=value`` settings of the experiment (as ``amsnet train --set``).
         **settings: arguments of :func:`amsnet.training.distillation.distillation_experiment`
             (``steps``, ``regions``, ``region_size``, ``net``, ``preset``, ``lr``,
-            ``crop_size``, ``batch_size``, ``teacher_variant``, ``precision``,
-            ``teacher_precision``, ``init_from_teacher``, ``seed``, ``cache_dir``).
+            ``crop_size``, ``downscale_factors``, ``batch_size``, ``teacher_variant``,
+            ``precision``, ``teacher_precision``, ``init_from_teacher``, ``seed``,
+            ``cache_dir``).
 
     Returns:
         The path of ``output``.
@@ -467,6 +468,7 @@ def distill(
             "include": config.data.train.include,
             "regions": config.data.train.regions,
             "region_size": config.data.train.region_size,
+            "downscale_factors": config.data.train.downscale_factors,
         },
         "steps": result.step,
         "training_seconds": round(result.seconds, 1),

@@ -196,6 +196,9 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 ScheduleName = Literal["cosine_restarts", "cosine", "step", "constant"]
 
+MAX_DOWNSCALE_FACTOR = 8
+"""The largest box-downscaling factor of ``data.train.downscale_factors``."""
+
 SKIMAGE_SOURCE = "skimage"
 """``data.train.source`` / ``data.val.root`` value naming the photos bundled with scikit-image."""
 
@@ -307,6 +310,10 @@ class TrainDataConfig(_Strict):
     """How a crop picks its image: proportionally to the image's area, or uniformly."""
     crops_per_epoch: int = Field(10_000, ge=1)
     """Length of an epoch, used in crop seeds and in the logged epoch number only."""
+    downscale_factors: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    """Box-downscaling factors each crop draws from uniformly (repeat one to weight it): a crop
+    ``f`` times larger, averaged over ``f x f`` blocks, noisy and target alike
+    (:class:`amsnet.data.training_crops.TrainingCrops`). ``[1]``: full resolution only."""
 
     @model_validator(mode="after")
     def _check_kind(self) -> TrainDataConfig:
@@ -322,10 +329,18 @@ class TrainDataConfig(_Strict):
                     f"data.train.{key} is only read by kind {' / '.join(users)}, not by "
                     f"{self.kind}; remove it or change data.train.kind"
                 )
-        if self.kind == "distillation" and self.region_size < self.crop_size:
+        if not all(1 <= factor <= MAX_DOWNSCALE_FACTOR for factor in self.downscale_factors):
+            raise ValueError(
+                f"data.train.downscale_factors must lie between 1 and {MAX_DOWNSCALE_FACTOR}, "
+                f"got {self.downscale_factors}"
+            )
+        widest = self.crop_size * max(self.downscale_factors)
+        if self.kind == "distillation" and self.region_size < widest:
             raise ValueError(
                 f"data.train.region_size {self.region_size} is smaller than crop_size "
-                f"{self.crop_size}; crops are cut inside regions: raise region_size"
+                f"{self.crop_size} x the largest downscale factor "
+                f"{max(self.downscale_factors)}; crops are cut inside regions: raise "
+                f"region_size to {widest} or lower crop_size"
             )
         if self.kind == "paired_folder":
             if self.rule == "folders" and self.clean_root is None:

@@ -169,6 +169,7 @@ def test_distillation_moves_a_tiny_student_toward_its_teacher(tmp_path, pool):
     assert isinstance(student, Distilled)
     header = read_header(out)
     assert header["card"]["teacher_variant"] == "B" and header["card"]["steps"] == 400
+    assert header["card"]["data"]["downscale_factors"] == [1]
     with pytest.raises(ConfigError, match="exists"):
         amsnet.distill(tmp_path / "teacher.safetensors", pool, out, **settings)
 
@@ -187,6 +188,15 @@ def test_distill_command_refuses_bad_input_before_work(tmp_path, pool, capsys):
     assert "is not a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["distill", teacher, "--data", str(pool), "-o", "x.st", "--steps", "0"])
+    # Crops three times larger than the default regions cannot be cut: refused, nothing made.
+    target = tmp_path / "s.safetensors"
+    assert (
+        main(["distill", teacher, "--data", str(pool), "-o", str(target), "--downscale", "1", "3"])
+        == 1
+    )
+    error = capsys.readouterr().err
+    assert "region_size 192" in error and "largest downscale factor 3" in error
+    assert not target.exists()
 
 
 def test_a_student_of_another_network_cannot_start_from_the_teacher(tmp_path, pool):

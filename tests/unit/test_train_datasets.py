@@ -9,6 +9,7 @@ import torch
 from amsnet.config import TrainDataConfig
 from amsnet.data.folders import list_images, NoisyFolder
 from amsnet.errors import ConfigError, DataError
+from amsnet.ops.downscale import box_downscale
 from amsnet.training.datasets import (
     ArrayImages,
     build_train_dataset,
@@ -150,3 +151,68 @@ def test_step_sampler_shares_the_global_crops_between_processes():
     assert sorted(shares[0] + shares[1]) == single  # same crops, split between the ranks
     assert set(shares[0]).isdisjoint(shares[1])
     assert len(StepSampler(2, 5, 2, rank=1, world_size=2)) == 6
+
+
+# -- scale augmentation (downscale_factors) --------------------------------------------------
+
+
+def checkerboard(height: int, width: int) -> np.ndarray:
+    """A one-pixel black-and-white checkerboard: every 2x2 block averages to mid-grey."""
+    rows, columns = np.indices((height, width))
+    board = ((rows + columns) % 2 * 255).astype(np.uint8)
+    return np.repeat(board[:, :, None], 3, axis=2)
+
+
+def test_box_downscale_is_the_block_mean_and_rounds_only_when_asked():
+    pixels = torch.rand(3, 7, 9, generator=torch.Generator().manual_seed(0))
+    small = box_downscale(pixels, 2)
+    assert small.shape == (3, 3, 4)  # the incomplete last row and column are dropped
+    assert torch.allclose(small[:, 1, 2], pixels[:, 2:4, 4:6].mean((1, 2)))
+    rounded = box_downscale(pixels, 2, levels=255)
+    assert torch.equal(rounded, torch.round(small * 255) / 255)
+    assert box_downscale(pixels, 1) is pixels
+    assert torch.equal(box_downscale(pixels[None], 3)[0], box_downscale(pixels, 3))
+
+
+def test_downscaled_pairs_stay_pairs_at_the_lower_resolution():
+    board = checkerboard(40, 40)
+    images = ArrayImages([board], ["board"])
+    crops = TrainingCrops(
+        images, images, crop_size=8, crops_per_epoch=40, seed=3, downscale_factors=(1, 2)
+    )
+    scales = set()
+    for index in range(40):
+        item = crops[index]
+        assert item["noisy"].shape == item["clean"].shape == (3, 8, 8)
+        if torch.all(item["clean"] == 0.5):  # a 2x crop, averaged over 2x2 blocks
+            scales.add(2)
+            # The noisy side is rounded back to 8-bit levels, the target is exact.
+            assert torch.equal(item["noisy"], torch.full_like(item["noisy"], 128 / 255))
+        else:
+            scales.add(1)
+            assert set(item["clean"].unique().tolist()) == {0.0, 1.0}
+    assert scales == {1, 2}
+
+
+def test_without_downscaling_the_crops_are_unchanged():
+    images = ArrayImages([noise(50, 60)], ["noise"])
+    plain = TrainingCrops(images, crop_size=16, crops_per_epoch=6, seed=5)
+    listed = TrainingCrops(images, crop_size=16, crops_per_epoch=6, seed=5, downscale_factors=(1,))
+    for index in range(6):
+        assert torch.equal(plain[index], listed[index])
+
+
+@pytest.mark.parametrize("factors", [(), (0,), (9,), (1.5,), (True,)])
+def test_bad_downscale_factors_are_refused(factors):
+    images = ArrayImages([noise(50, 60)], ["noise"])
+    with pytest.raises(ConfigError, match="downscale_factors"):
+        TrainingCrops(images, crop_size=16, downscale_factors=factors)
+
+
+def test_distillation_regions_must_hold_the_largest_downscaled_crop():
+    fields = {"kind": "distillation", "root": "x", "teacher": "t", "cache_dir": "c"}
+    data_config(**fields, region_size=72, downscale_factors=[1, 3])  # 24 x 3 fits
+    with pytest.raises(ValueError, match="region_size 64 .* raise region_size to 72"):
+        data_config(**fields, region_size=64, downscale_factors=[1, 3])
+    with pytest.raises(ValueError, match="downscale_factors must lie between 1 and 8"):
+        data_config(**fields, region_size=300, downscale_factors=[12])

@@ -39,6 +39,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--regions", type=_positive, default=1024, help="teacher regions")
     parser.add_argument("--region-size", type=_positive, default=192, help="region side (px)")
     parser.add_argument("--crop", type=_positive, default=96, help="student crop side (px)")
+    parser.add_argument(
+        "--downscale",
+        type=_positive,
+        nargs="+",
+        default=[1],
+        metavar="F",
+        help="box-downscaling factors the crops draw from (e.g. 1 1 2 3: half at full size; "
+        "--region-size must hold --crop x the largest)",
+    )
     parser.add_argument("--batch", type=_positive, default=8, help="crops per step")
     parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
     parser.add_argument(
@@ -102,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         regions=args.regions,
         region_size=args.region_size,
         crop_size=args.crop,
+        downscale_factors=args.downscale,
         batch_size=args.batch,
         lr=args.lr,
         teacher_variant=args.variant,

@@ -21,6 +21,14 @@ position, same flips and turns in both):
   configs) and quarter turns (off by default: the official configs do not rotate, and real
   noise is slightly more correlated along rows than along columns). Each is switchable, and
   every item draws all of them, used or not.
+* Scale (``downscale_factors``, off by default): each item draws a factor ``f`` from the
+  list, cuts a crop ``f`` times larger and averages each ``f x f`` block of it, noisy and
+  clean alike; integer noisy pixels are rounded back to their bit depth, as a resized photo
+  would be. Box averaging is linear, so a clean crop averaged this way is the ground truth
+  of the averaged noisy one: the pair stays exact while the content gets sharper per pixel
+  and the noise weaker and less correlated, as in a photo shrunk for the web. A network that
+  only saw full-resolution camera crops takes such detail for noise (see ``docs/models.md``,
+  "Resized photos").
 * Grayscale images are repeated to three channels; alpha is ignored.
 
 :class:`amsnet.data.folders.NoisyFolder` is this dataset over the images of a folder.
@@ -32,6 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from amsnet.config import MAX_DOWNSCALE_FACTOR
 from amsnet.data.crops import (
     check_epoch,
     check_positive,
@@ -43,6 +52,7 @@ from amsnet.data.crops import (
 from amsnet.data.images import hwc_to_rgb
 from amsnet.data.sources import ImageSource
 from amsnet.errors import ConfigError, DataError
+from amsnet.ops.downscale import box_downscale
 
 SAMPLING_MODES: tuple[str, ...] = ("area", "uniform")
 
@@ -65,6 +75,24 @@ def check_crop_settings(
         raise ConfigError(f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
 
 
+def check_downscale_factors(factors: tuple[int, ...] | list[int]) -> None:
+    """Raise :class:`~amsnet.errors.ConfigError` unless ``factors`` is a non-empty list of
+    whole numbers from 1 to :data:`amsnet.config.MAX_DOWNSCALE_FACTOR`."""
+    if not factors or any(isinstance(f, bool) or not isinstance(f, int) for f in factors):
+        raise ConfigError(
+            f"downscale_factors must be a non-empty list of whole numbers, got {factors!r}"
+        )
+    if not all(1 <= f <= MAX_DOWNSCALE_FACTOR for f in factors):
+        raise ConfigError(
+            f"downscale_factors must lie between 1 and {MAX_DOWNSCALE_FACTOR}, got {list(factors)}"
+        )
+
+
+def _integer_levels(dtype: np.dtype) -> int | None:
+    """255 for uint8 pixels, 65535 for uint16; ``None`` for float ones."""
+    return int(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else None
+
+
 class TrainingCrops(Dataset):
     """Random square crops of images, or of aligned noisy/clean pairs (see the module doc).
 
@@ -80,6 +108,9 @@ class TrainingCrops(Dataset):
         vertical_flip: mirror top-bottom with probability 1/2.
         rotate: turn by 0, 90, 180 or 270 degrees, each with probability 1/4.
         sampling: ``"area"`` (an image is drawn proportionally to its area) or ``"uniform"``.
+        downscale_factors: the box-downscaling factors an item draws from, uniformly (repeat a
+            factor to weight it); ``(1,)``, the default, leaves crops at full resolution and
+            draws nothing, so crops are those of a dataset without the setting.
 
     Items: float32 ``(3, crop_size, crop_size)`` tensors in ``[0, 1]``, or with ``clean``
     ``{"noisy": ..., "clean": ...}`` of two such tensors.
@@ -104,8 +135,10 @@ class TrainingCrops(Dataset):
         vertical_flip: bool = True,
         rotate: bool = False,
         sampling: str = "area",
+        downscale_factors: tuple[int, ...] = (1,),
     ) -> None:
         check_crop_settings(crop_size, pd_factor, crops_per_epoch, seed, sampling)
+        check_downscale_factors(downscale_factors)
         if clean is not None and len(clean) != len(noisy):
             raise DataError(
                 f"{len(noisy)} noisy images but {len(clean)} clean ones; every noisy image "
@@ -121,6 +154,7 @@ class TrainingCrops(Dataset):
         self.vertical_flip = vertical_flip
         self.rotate = rotate
         self.sampling = sampling
+        self.downscale_factors = tuple(downscale_factors)
         self.epoch = 0
         weights = noisy.areas() if sampling == "area" else [1] * len(noisy)
         self._weights = torch.tensor(weights, dtype=torch.float64)
@@ -149,8 +183,13 @@ class TrainingCrops(Dataset):
                     f"{sources[1].shape[1]}x{sources[1].shape[0]}; a pair must have one size"
                 )
         height, width = sources[0].shape[:2]
-        top, left = random_crop_origin(height, width, self.crop_size, generator)
-        crops = [crop_array(source, top, left, self.crop_size) for source in sources]
+        factor = 1
+        if len(self.downscale_factors) > 1:
+            choice = int(torch.randint(0, len(self.downscale_factors), (1,), generator=generator))
+            factor = self.downscale_factors[choice]
+        side = self.crop_size * factor
+        top, left = random_crop_origin(height, width, side, generator)
+        crops = [crop_array(source, top, left, side) for source in sources]
         # Every item draws all augmentations, used or not, so switching one off does not
         # change the others.
         flips = torch.rand(2, generator=generator) < 0.5
@@ -162,6 +201,13 @@ class TrainingCrops(Dataset):
         if self.rotate and turns:
             crops = [np.rot90(crop, k=turns) for crop in crops]
         tensors = [hwc_to_rgb(crop) for crop in crops]
+        if factor > 1:
+            # The noisy crop is rounded back to its file's levels, as a resized photo saved
+            # again would be; the target stays exact.
+            levels = _integer_levels(crops[0].dtype)
+            tensors = [box_downscale(tensors[0], factor, levels=levels)] + [
+                box_downscale(tensor, factor) for tensor in tensors[1:]
+            ]
         if self.clean is None:
             return tensors[0]
         return {"noisy": tensors[0], "clean": tensors[1]}

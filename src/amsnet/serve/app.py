@@ -56,9 +56,10 @@ def create_app(jobs: JobQueue) -> Any:
             size = int(length) if length is not None else None
             model = params.get("model", jobs.default_model)
             ensemble = params.get("ensemble", "1")
-            if not ensemble.isdigit():
-                raise UploadRefusedError(f"ensemble must be a whole number 1..8, got {ensemble!r}")
-            job = jobs.new_job(name, model, params.get("variant", "B"), size, int(ensemble))
+            # A value that is not a number goes to the shared check as it came, which
+            # refuses it with the same message as an out-of-range one.
+            count = int(ensemble) if ensemble.isdigit() else ensemble
+            job = jobs.new_job(name, model, params.get("variant", "B"), size, count)
             received = 0
             with open(job.upload, "wb") as file:
                 async for chunk in request.stream():

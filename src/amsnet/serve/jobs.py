@@ -189,7 +189,7 @@ class JobQueue:
     # ----- the client's side
 
     def check_request(
-        self, name: str, model: str, variant: str, size: int | None, ensemble: int = 1
+        self, name: str, model: str, variant: str, size: int | None, ensemble: int | str = 1
     ) -> str:
         """Refuse a bad upload before its bytes are read; returns its suffix.
 
@@ -232,7 +232,7 @@ class JobQueue:
         return suffix
 
     def new_job(
-        self, name: str, model: str, variant: str, size: int | None, ensemble: int = 1
+        self, name: str, model: str, variant: str, size: int | None, ensemble: int | str = 1
     ) -> Job:
         """A job whose upload (``size`` bytes, if known) the caller writes to
         :attr:`Job.upload`, then :meth:`enqueue`s; ``ensemble`` as for
@@ -243,7 +243,8 @@ class JobQueue:
         """
         suffix = self.check_request(name, model, variant, size, ensemble)
         job_id, shown = secrets.token_hex(8), Path(name).name[:200]
-        return Job(job_id, shown, suffix, model, variant, self.folder, ensemble)
+        # check_request let only a whole number 1..8 through.
+        return Job(job_id, shown, suffix, model, variant, self.folder, int(ensemble))
 
     def too_large(self, size: int) -> bool:
         return size > self.limits.max_upload_bytes

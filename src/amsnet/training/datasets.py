@@ -120,6 +120,7 @@ def build_train_dataset(
         vertical_flip=config.flips,
         rotate=config.rotate,
         sampling=config.sampling,
+        downscale_factors=tuple(config.downscale_factors),
     )
 
 

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,6 +319,7 @@ def distillation_experiment(
     regions: int = 1024,
     region_size: int = 192,
     crop_size: int = 96,
+    downscale_factors: Sequence[int] = (1,),
     batch_size: int = 8,
     lr: float = 5e-4,
     teacher_variant: str = "E",
@@ -334,6 +336,11 @@ def distillation_experiment(
 
     ``precision`` is the student's while it trains and, unless ``teacher_precision`` is
     given, the teacher's while it computes the targets (:mod:`amsnet.precision`).
+
+    ``downscale_factors`` is the training crops' scale augmentation
+    (:class:`amsnet.data.training_crops.TrainingCrops`): a region and its teacher output
+    averaged over the same blocks stay a pair, which teaches the student resized photos;
+    ``region_size`` must hold ``crop_size`` times the largest factor.
 
     ``init_from_teacher`` starts the student from the teacher's backbone weights; ``None``
     does so when the student's network is the teacher's (then the student starts from a
@@ -368,6 +375,7 @@ def distillation_experiment(
         "regions": regions,
         "region_size": region_size,
         "crop_size": crop_size,
+        "downscale_factors": list(downscale_factors),
         "batch_size": batch_size,
         "workers": 0,
         "cache_dir": str(cache_dir),

@@ -59,9 +59,10 @@ _register(
     ShippedModel(
         name="student-nafnet",
         file="student-nafnet.safetensors",
-        sha256="c4ab6c19455ff2720882a5842e32526b8d1964847f2e7184b81163f6b4f806a5",
+        sha256="3fae3da131bf608125aaa720bb83d8695e66d79a9847f29de4101ff715fe9837",
         role="student",
-        summary="one-pass NAFNet (small) distilled from amsnet-nafnet-p's P-E output; the default",
+        summary="one-pass NAFNet (small) distilled from amsnet-nafnet-p's P-E output at three "
+        "scales (full size, 2x and 3x downscaled); the default",
         config="configs/zoo/nafnet-student.yaml",
     )
 )
@@ -69,7 +70,7 @@ _register(
     ShippedModel(
         name="amsnet-nafnet-p",
         file="amsnet-nafnet-p.safetensors",
-        sha256="e52bb9a20b51236d6679ebd8a62347dc1fbc73178132c9905f8d415b78d16793",
+        sha256="0783157efc1ec55030d777f115da603cdf7b1dd6d70cded29a229107be45952a",
         role="teacher",
         summary="AMSNet-P around NAFNet (small), the student's teacher; variant E adds R3",
         config="configs/zoo/nafnet-teacher-p.yaml",
@@ -80,7 +81,7 @@ _register(
     ShippedModel(
         name="apbsn-dbsnl",
         file="apbsn-dbsnl.safetensors",
-        sha256="81d1295e8711dcac134c0c002d8df127f924e3f58acde173164ff5a4766fa14a",
+        sha256="f25d588909c8e427aa40859b112c9d2dac60d4643ba48f0af38ac99df5748f5d",
         role="baseline",
         summary="AP-BSN around DBSNl (small), trained on the same pool at the teacher's CPU "
         "budget: a baseline for comparisons, not the default; variant E adds R3",
