@@ -35,8 +35,9 @@ import torch
 
 import amsnet
 from amsnet.atomic import atomic_path, check_new_output
-from amsnet.config import MAX_DOWNSCALE_FACTOR
+from amsnet.config import check_downscale_factors
 from amsnet.data.benchmarks import load_pairs
+from amsnet.errors import ConfigError
 from amsnet.inference import denoise_image, load_for_inference, plan_tiles
 from amsnet.metrics import psnr, ssim
 from amsnet.ops.downscale import box_downscale
@@ -78,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    if not 1 <= args.downscale <= MAX_DOWNSCALE_FACTOR:
-        parser.error(f"--downscale must be 1 to {MAX_DOWNSCALE_FACTOR}, got {args.downscale}")
+    try:
+        check_downscale_factors([args.downscale])
+    except ConfigError as error:
+        parser.error(f"--downscale: {error}")
     check_new_output(args.output, overwrite=args.overwrite)
     if args.markdown is not None:
         check_new_output(args.markdown, overwrite=args.overwrite, flag="--markdown")

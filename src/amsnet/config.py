@@ -199,6 +199,21 @@ ScheduleName = Literal["cosine_restarts", "cosine", "step", "constant"]
 MAX_DOWNSCALE_FACTOR = 8
 """The largest box-downscaling factor of ``data.train.downscale_factors``."""
 
+
+def check_downscale_factors(factors: tuple[int, ...] | list[int]) -> None:
+    """Raise :class:`~amsnet.errors.ConfigError` unless ``factors`` is a non-empty list of
+    whole numbers from 1 to :data:`MAX_DOWNSCALE_FACTOR` (``data.train.downscale_factors``,
+    :class:`amsnet.data.training_crops.TrainingCrops`)."""
+    if not factors or any(isinstance(f, bool) or not isinstance(f, int) for f in factors):
+        raise ConfigError(
+            f"downscale_factors must be a non-empty list of whole numbers, got {factors!r}"
+        )
+    if not all(1 <= f <= MAX_DOWNSCALE_FACTOR for f in factors):
+        raise ConfigError(
+            f"downscale_factors must lie between 1 and {MAX_DOWNSCALE_FACTOR}, got {list(factors)}"
+        )
+
+
 SKIMAGE_SOURCE = "skimage"
 """``data.train.source`` / ``data.val.root`` value naming the photos bundled with scikit-image."""
 
@@ -329,11 +344,7 @@ class TrainDataConfig(_Strict):
                     f"data.train.{key} is only read by kind {' / '.join(users)}, not by "
                     f"{self.kind}; remove it or change data.train.kind"
                 )
-        if not all(1 <= factor <= MAX_DOWNSCALE_FACTOR for factor in self.downscale_factors):
-            raise ValueError(
-                f"data.train.downscale_factors must lie between 1 and {MAX_DOWNSCALE_FACTOR}, "
-                f"got {self.downscale_factors}"
-            )
+        check_downscale_factors(self.downscale_factors)
         widest = self.crop_size * max(self.downscale_factors)
         if self.kind == "distillation" and self.region_size < widest:
             raise ValueError(

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from amsnet.config import MAX_DOWNSCALE_FACTOR
+from amsnet.config import check_downscale_factors
 from amsnet.data.crops import (
     check_epoch,
     check_positive,
@@ -73,19 +73,6 @@ def check_crop_settings(
         )
     if sampling not in SAMPLING_MODES:
         raise ConfigError(f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
-
-
-def check_downscale_factors(factors: tuple[int, ...] | list[int]) -> None:
-    """Raise :class:`~amsnet.errors.ConfigError` unless ``factors`` is a non-empty list of
-    whole numbers from 1 to :data:`amsnet.config.MAX_DOWNSCALE_FACTOR`."""
-    if not factors or any(isinstance(f, bool) or not isinstance(f, int) for f in factors):
-        raise ConfigError(
-            f"downscale_factors must be a non-empty list of whole numbers, got {factors!r}"
-        )
-    if not all(1 <= f <= MAX_DOWNSCALE_FACTOR for f in factors):
-        raise ConfigError(
-            f"downscale_factors must lie between 1 and {MAX_DOWNSCALE_FACTOR}, got {list(factors)}"
-        )
 
 
 def _integer_levels(dtype: np.dtype) -> int | None:
