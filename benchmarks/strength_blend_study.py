@@ -27,6 +27,7 @@ from amsnet.data.benchmarks import EvalPair, load_pairs
 from amsnet.data.photos import skimage_photos, with_camera_noise
 from amsnet.metrics import psnr
 from amsnet.no_reference import assess
+from amsnet.ops.strength import apply_strength
 
 BLENDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
@@ -54,7 +55,8 @@ def measure(model, pair: EvalPair) -> dict[str, float | str]:
         "residual_std": float(residual.std() * 255),
     }
     for blend in BLENDS:
-        blended = (out + blend * residual).clamp(0, 1)
+        # A blend a is the strength 1 - a of amsnet denoise --strength.
+        blended = apply_strength(out, pair.noisy, 1.0 - blend).clamp(0, 1)
         report = assess(pair.noisy, blended)
         row[f"psnr_{blend}"] = float(psnr(blended[None], pair.clean[None]))
         row[f"noise_left_{blend}"] = report.noise_left_sigma

@@ -35,6 +35,7 @@ from amsnet.methods import AMSNet
 from amsnet.methods.base import adaptation_of, description_of, is_refinable
 from amsnet.nets import create_net
 from amsnet.ops.dihedral import check_transform_count
+from amsnet.ops.strength import check_strength
 from amsnet.precision import check_precision, choose_precision, set_precision
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
 from amsnet.training.fit import fit_images
@@ -58,8 +59,13 @@ ImageLike = Any  # numpy (H, W[, C]) array, torch (B, C, H, W) / (C, H, W) tenso
 ADAPT_CROP, ADAPT_BATCH, ADAPT_LR = 96, 8, 2e-4
 """Test-time adaptation: crops, batch and peak learning rate (a tenth of the zero-shot fit's:
 the model is already trained and should move, not start again)."""
-ADAPT_REGIONS, ADAPT_REGION_SIZE = 48, 192
+ADAPT_REGIONS, ADAPT_REGION_SIZE = 64, 192
 """A student's adaptation re-distils it on at most this many regions of the inputs."""
+ADAPT_STUDENT_LR = 1e-3
+"""Peak learning rate of a student's re-distillation on the inputs. Chosen on CC15 (all 15
+photos, the shipped student, 2 cores; docs/models.md, "Test-time adaptation"): 2e-4, 5e-4 and
+1e-3 gave 35.62, 35.64 and 35.64 dB after 600 steps; 1e-3 with 800 steps on 64 regions
+35.66."""
 
 
 def load(
@@ -152,6 +158,7 @@ def denoise(
     adapt_steps: int = 0,
     precision: str | None = None,
     ensemble: int = 1,
+    strength: float = 1.0,
 ) -> ImageLike:
     """Denoise one image and return it in the kind it came in.
 
@@ -179,6 +186,10 @@ def denoise(
         ensemble: average over this many flips and rotations of the image (1 to 8,
             :mod:`amsnet.ops.dihedral`): that many times the time, for a little more quality
             (+0.05 dB for the default model on CC15 with 8).
+        strength: how much of the noise the model found to take away, from 0 (none: the
+            input) to 1 (all: the model's output); ``noisy + strength * (output - noisy)``
+            (:mod:`amsnet.ops.strength`). Below 1 for photos where the model removes detail
+            with the noise (docs/models.md, "Strength").
 
     Returns:
         Same kind, shape and (for numpy and PIL) dtype as ``image``; float results are
@@ -186,7 +197,8 @@ def denoise(
 
     Raises:
         ShapeError: an image of an unaccepted kind, shape, dtype, mode or value range.
-        ConfigError: ``ensemble`` outside 1-8, or an unknown ``precision``.
+        ConfigError: ``ensemble`` outside 1-8, ``strength`` outside 0-1, or an unknown
+            ``precision``.
 
     Example:
         >>> import numpy as np
@@ -197,6 +209,7 @@ def denoise(
     if precision is not None:
         check_precision(precision, "precision")
     check_transform_count(ensemble, "ensemble")
+    check_strength(strength, "strength")
     from amsnet.onnx_runtime import OnnxModel
 
     if isinstance(weights, OnnxModel):
@@ -217,7 +230,8 @@ def denoise(
         method = adapt(method, image, steps=adapt_steps, seed=seed, device=device)
     if isinstance(image, torch.Tensor):
         outputs = [
-            _run(method, single, refine, seed, tile, ensemble) for single in tensor_sources(image)
+            _run(method, single, refine, seed, tile, ensemble, strength)
+            for single in tensor_sources(image)
         ]
         return tensor_result(outputs, image)
     array = pil_to_array(image) if is_pil(image) else image
@@ -226,7 +240,9 @@ def denoise(
             f"denoise takes a numpy array, a torch tensor or a PIL image, got "
             f"{type(image).__name__}; read files with amsnet.data.io.read_image"
         )
-    result = numpy_result(_run(method, numpy_source(array), refine, seed, tile, ensemble), array)
+    result = numpy_result(
+        _run(method, numpy_source(array), refine, seed, tile, ensemble, strength), array
+    )
     if is_pil(image):
         from PIL import Image
 
@@ -263,6 +279,7 @@ def adapt(
     seed: int = 0,
     device: str = "auto",
     teacher: str | os.PathLike[str] | torch.nn.Module | None = None,
+    teacher_steps: int = 0,
     progress: Callable[[int, float], None] | None = None,
 ) -> Method:
     """Fine-tune a trained model self-supervised on the noisy images themselves (test-time
@@ -276,32 +293,46 @@ def adapt(
       training objective (L_m; AP-BSN's blind-spot L1) on random crops of ``images``, at a
       tenth of the zero-shot learning rate.
     * ``"teacher"`` (a distilled student, which has no self-supervised objective of its own):
-      its teacher is adapted as above, denoises up to :data:`ADAPT_REGIONS` regions of
-      ``images`` with R3, and the student is fine-tuned for ``steps`` steps to reproduce those
-      outputs (the distillation recipe, on the user's own images).
+      its teacher (first adapted as above for ``teacher_steps`` steps, if any) denoises up to
+      :data:`ADAPT_REGIONS` regions of ``images`` with R3, and the student is fine-tuned for
+      ``steps`` steps to reproduce those outputs (the distillation recipe, on the user's own
+      images, at :data:`ADAPT_STUDENT_LR`). The teacher is not adapted by default: on CC15
+      adapting it did not raise its own output (35.37 to 35.38 dB) and took half the time.
     * ``None`` (a supervised model): refused.
 
     Args:
         method: the trained model (a loaded method).
         images: one image or several (any kind :func:`denoise` accepts, or file paths).
-        steps: optimisation steps (of the teacher, and then of the student).
+        steps: optimisation steps (of the student, for a student).
         seed: seeds the crops, masks and regions.
         device: where to train.
         teacher: a student's teacher (a name, a file or a loaded method); default: the
             shipped model its weights name (``method.settings.teacher``).
+        teacher_steps: a student's teacher is first adapted for this many steps (0: used as
+            it is); refused for a model that is not a student.
         progress: ``progress(step, loss)`` callback.
 
     Raises:
-        ConfigError: ``steps`` below 1, no images, a method that declares no adaptation, or a
-            student whose teacher is unknown.
+        ConfigError: ``steps`` below 1, ``teacher_steps`` below 0 or given for a model that
+            is not a student, no images, a method that declares no adaptation, or a student
+            whose teacher is unknown.
     """
     if steps < 1:
         raise ConfigError(f"adaptation needs at least 1 step (--adapt), got {steps}")
+    if teacher_steps < 0:
+        raise ConfigError(
+            f"teacher_steps (--adapt-teacher) must be 0 or more steps, got {teacher_steps}"
+        )
     how = adaptation_of(method)
     if how is None:
         raise ConfigError(
             f"{description_of(method)} has no self-supervised objective to adapt with; adapt "
             "an AMSNet, AP-BSN or distilled model"
+        )
+    if teacher_steps and how != "teacher":
+        raise ConfigError(
+            f"teacher_steps (--adapt-teacher) adapts a student's teacher, and "
+            f"{description_of(method)} has none; use steps (--adapt) alone"
         )
     noisy = [_float_rgb(image) for image in _as_list(images)]
     if not noisy:
@@ -309,7 +340,7 @@ def adapt(
     target = resolve_device(device)
     tune_cpu_allocator()
     if how == "teacher":
-        return _adapt_student(method, noisy, steps, seed, target, teacher, progress)
+        return _adapt_student(method, noisy, steps, teacher_steps, seed, target, teacher, progress)
     crop, fitted = _fitting_set(method, noisy, ADAPT_CROP)
     return _fine_tuned(method, fitted, crop, steps, seed, target, progress)
 
@@ -323,6 +354,7 @@ def _fine_tuned(
     device: torch.device,
     progress: Callable[[int, float], None] | None,
     targets: list[torch.Tensor] | None = None,
+    lr: float = ADAPT_LR,
 ) -> Method:
     """A copy of ``method`` fine-tuned on crops of ``images`` (float ``(3, H, W)``; with
     their ``targets`` for a method that needs them) at the adaptation settings."""
@@ -336,7 +368,7 @@ def _fine_tuned(
         batch_size=ADAPT_BATCH,
         seed=seed,
         steps=steps,
-        lr=ADAPT_LR,
+        lr=lr,
         progress=progress,
         targets=targets,
     )
@@ -347,6 +379,7 @@ def _adapt_student(
     student: Any,
     noisy: list[torch.Tensor],
     steps: int,
+    teacher_steps: int,
     seed: int,
     device: torch.device,
     teacher: Any,
@@ -363,7 +396,8 @@ def _adapt_student(
             )
     if not isinstance(teacher, torch.nn.Module):
         teacher = load_for_inference(teacher, str(device))
-    adapted_teacher = adapt(teacher, noisy, steps=steps, seed=seed, device=str(device))
+    if teacher_steps:
+        teacher = adapt(teacher, noisy, steps=teacher_steps, seed=seed, device=str(device))
     sizes = [(int(x.shape[1]), int(x.shape[2])) for x in noisy]
     regions = plan_regions(sizes, ADAPT_REGIONS, ADAPT_REGION_SIZE, seed)
     inputs, targets = [], []
@@ -373,14 +407,14 @@ def _adapt_student(
         rows = slice(region.top, region.top + region.side)
         columns = slice(region.left, region.left + region.side)
         crop = image[:, rows, columns]
-        plan = plan_tiles(adapted_teacher, region.side, region.side, refine=refine, tile=None)
-        output = denoise_image(
-            adapted_teacher, crop, refine=refine, seed=seed + region.number, plan=plan
-        )
+        plan = plan_tiles(teacher, region.side, region.side, refine=refine, tile=None)
+        output = denoise_image(teacher, crop, refine=refine, seed=seed + region.number, plan=plan)
         inputs.append(crop)
         targets.append(output.clamp(0, 1))
     crop = min(ADAPT_CROP, min(r.side for r in regions))
-    return _fine_tuned(student, inputs, crop, steps, seed, device, progress, targets)
+    return _fine_tuned(
+        student, inputs, crop, steps, seed, device, progress, targets, lr=ADAPT_STUDENT_LR
+    )
 
 
 def distill(
@@ -508,11 +542,14 @@ def _run(
     refine: bool,
     seed: int,
     tile: Any,
-    ensemble: int = 1,
+    ensemble: int,
+    strength: float,
 ) -> torch.Tensor:
     height, width = (source.shape[:2]) if isinstance(source, np.ndarray) else source.shape[1:]
     plan = plan_tiles(method, int(height), int(width), refine=refine, tile=tile)
-    return denoise_image(method, source, refine=refine, seed=seed, plan=plan, ensemble=ensemble)
+    return denoise_image(
+        method, source, refine=refine, seed=seed, plan=plan, ensemble=ensemble, strength=strength
+    )
 
 
 def _as_list(images: Any) -> list[Any]:

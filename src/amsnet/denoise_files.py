@@ -54,6 +54,7 @@ class FileDenoiser:
         quality: JPEG / WebP quality, 1-100.
         overwrite: replace an existing output (otherwise writing it is a ``DataError``).
         ensemble: average over this many flips and rotations (1-8, :mod:`amsnet.ops.dihedral`).
+        strength: how much of the removed noise stays removed (0-1, :mod:`amsnet.ops.strength`).
     """
 
     method: Method
@@ -66,6 +67,7 @@ class FileDenoiser:
     quality: int = 95
     overwrite: bool = False
     ensemble: int = 1
+    strength: float = 1.0
     _bytes_per_pixel: float | None = field(default=None, init=False, repr=False)
 
     def denoise_file(
@@ -95,6 +97,7 @@ class FileDenoiser:
             plan=plan,
             progress=progress,
             ensemble=self.ensemble,
+            strength=self.strength,
         )
         depth = self.bit_depth or image.bit_depth
         values = rgb_to_integer(rgb, image.array.shape[2], depth)

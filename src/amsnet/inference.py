@@ -33,6 +33,7 @@ from amsnet.errors import ConfigError
 from amsnet.memory import available_memory, peak_memory
 from amsnet.ops.dihedral import check_transform_count, ensemble_mean
 from amsnet.ops.masks import PixelKey
+from amsnet.ops.strength import apply_strength, check_strength
 from amsnet.ops.tiling import blend_window, Tile, tile_grid
 from amsnet.precision import backbone_dtype, check_precision, precision_name, set_precision
 from amsnet.runtime import prepare_for_inference, resolve_device, tune_cpu_allocator
@@ -254,6 +255,7 @@ def denoise_image(
     plan: TilePlan | None = None,
     progress: Progress | None = None,
     ensemble: int = 1,
+    strength: float = 1.0,
 ) -> torch.Tensor:
     """Denoise one image, tiled when ``plan`` says so.
 
@@ -269,17 +271,22 @@ def denoise_image(
         ensemble: average over this many flips and rotations of the image (1-8,
             :mod:`amsnet.ops.dihedral`): that many times the time, and a float copy of the
             image while it runs.
+        strength: how much of the removed noise stays removed, in ``[0, 1]``
+            (:mod:`amsnet.ops.strength`: ``noisy + strength * (output - noisy)``, per tile).
 
     Returns:
         Float32 ``(3, H, W)`` on the CPU, not clamped.
     """
     height, width = source_size(image)
     plan = plan or TilePlan(None, 0, tile_alignment(method), 0.0)
+    strength = check_strength(strength)
     if check_transform_count(ensemble) > 1:
-        return _self_ensemble(method, image, refine, seed, plan, progress, ensemble)
+        return _self_ensemble(method, image, refine, seed, plan, progress, ensemble, strength)
     while True:
         try:
-            return _denoise_tiles(method, image, refine, seed, plan, height, width, progress)
+            return _denoise_tiles(
+                method, image, refine, seed, plan, height, width, progress, strength
+            )
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             current = plan.tile or max(height, width)
@@ -300,7 +307,10 @@ def _self_ensemble(
     plan: TilePlan,
     progress: Progress | None,
     count: int,
+    strength: float,
 ) -> torch.Tensor:
+    # The blend with the input is linear and commutes with flips and rotations, so each
+    # transformed copy is blended as it comes out.
     def one(transformed: torch.Tensor, index: int) -> torch.Tensor:
         def step(done: int, steps: int) -> None:
             if progress is not None:
@@ -308,7 +318,13 @@ def _self_ensemble(
 
         # Tiles are square, so one plan serves the transposed copies too.
         return denoise_image(
-            method, transformed, refine=refine, seed=seed, plan=plan, progress=step
+            method,
+            transformed,
+            refine=refine,
+            seed=seed,
+            plan=plan,
+            progress=step,
+            strength=strength,
         )
 
     return ensemble_mean(one, rgb_region(image, slice(None), slice(None)), count)
@@ -323,6 +339,7 @@ def _denoise_tiles(
     height: int,
     width: int,
     progress: Progress | None,
+    strength: float,
 ) -> torch.Tensor:
     device = model_device(method)
 
@@ -355,7 +372,10 @@ def _denoise_tiles(
             )
             set_precision(method, None)
             out = call()
-        return out
+        # Per tile, on the host copy: the blend is linear, so blending the tiles and then
+        # averaging their overlaps equals blending the averaged image, without a second
+        # float copy of a large image.
+        return apply_strength(out, region, strength)
 
     if plan.tile is None:
         whole = Tile(0, 0, height, width)

@@ -73,6 +73,28 @@ def test_the_self_ensemble_from_the_cli_and_the_api(tmp_path, weights, photos, c
         amsnet.denoise(noisy, method, ensemble=0)
 
 
+def test_strength_from_the_cli_and_the_api(tmp_path, weights, photos, capsys):
+    out = tmp_path / "out"
+    base = ["denoise", str(photos / "a.png"), "-o", str(out), "--weights", str(weights)]
+    assert main([*base, "--strength", "1.2"]) == 1
+    assert "--strength must lie in 0..1" in capsys.readouterr().err
+    assert not out.exists()  # refused before any work
+    assert main([*base, "--strength", "0.4", "--format", "tif", "--bit-depth", "16"]) == 0
+    noisy = read_image(photos / "a.png").rgb
+    method = amsnet.load(weights, device="cpu")
+    full = amsnet.denoise(noisy, method)
+    expected = amsnet.denoise(noisy, method, strength=0.4)
+    # The blend is of the model's raw output, clipped after: compare where none was clipped.
+    inside = (full > 0) & (full < 1)
+    assert inside.float().mean() > 0.5
+    blended = noisy + 0.4 * (full - noisy)
+    assert torch.allclose(expected[inside], blended[inside], atol=1e-5)
+    written = read_image(out / "a.tif").rgb
+    assert (written - expected).abs().max() < 1 / 65535 + 1e-6
+    with pytest.raises(amsnet.ConfigError, match="strength must lie in 0..1"):
+        amsnet.denoise(noisy, method, strength=-1)
+
+
 def test_bad_files_are_reported_skipped_and_make_the_exit_code_nonzero(
     tmp_path, weights, photos, capsys
 ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from amsnet.errors import ConfigError
 from amsnet.inference import (
     balanced_tile,
     denoise_image,
@@ -166,3 +167,21 @@ def test_the_self_ensemble_averages_the_transforms_and_tiles_the_same():
     assert len(totals) == 1 and [d for d, _ in calls] == list(range(1, totals.pop() + 1))
     with pytest.raises(Exception, match="ensemble must be a whole number"):
         denoise_image(method, image, ensemble=0)
+
+
+def test_strength_puts_back_its_share_of_the_removed_noise_tiled_and_ensembled():
+    image = torch.rand(3, 40, 56)
+    method = _Orientation().eval()
+    plan = TilePlan(32, 8, 1, 0.0)
+    for ensemble in (1, 4):
+        full = denoise_image(method, image, ensemble=ensemble, plan=plan)
+        assert torch.equal(denoise_image(method, image, ensemble=ensemble, plan=plan), full)
+        for strength in (0.0, 0.3, 1.0):
+            blended = denoise_image(method, image, ensemble=ensemble, plan=plan, strength=strength)
+            assert torch.allclose(blended, image + strength * (full - image), atol=1e-6)
+    integer = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    as_float = torch.from_numpy(integer).permute(2, 0, 1).float() / 255
+    assert torch.allclose(denoise_image(method, integer, strength=0.0), as_float, atol=1e-6)
+    for bad in (-0.1, 1.5, float("nan"), "0.5", True):
+        with pytest.raises(ConfigError, match="strength"):
+            denoise_image(method, image, strength=bad)

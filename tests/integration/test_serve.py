@@ -121,6 +121,28 @@ def test_the_self_ensemble_is_the_clis(weights, photo, tmp_path):
     assert not np.array_equal(results["8"], results["1"])
 
 
+def test_the_strength_is_the_clis(weights, photo, tmp_path):
+    from starlette.testclient import TestClient
+
+    from amsnet.serve.app import create_app
+
+    with TestClient(create_app(_queue(weights, tmp_path))) as client:
+        results = {}
+        for strength in ("0.3", "1"):
+            params = {"name": photo.name, "strength": strength}
+            reply = client.post("/api/jobs", params=params, content=photo.read_bytes())
+            state = _wait(client, reply.json()["id"])
+            assert state["state"] == "done" and state["strength"] == float(strength)
+            served = tmp_path / f"served-{strength}.png"
+            served.write_bytes(client.get(f"/api/jobs/{state['id']}/result").content)
+            results[strength] = read_integer_image(served).array
+    out = tmp_path / "cli-strength"
+    args = ["denoise", str(photo), "-o", str(out), "--weights", str(weights), "--device", "cpu"]
+    assert main([*args, "--strength", "0.3", "--quiet"]) == 0
+    assert np.array_equal(results["0.3"], read_integer_image(out / photo.name).array)
+    assert not np.array_equal(results["0.3"], results["1"])
+
+
 def test_a_jpeg_comes_back_a_jpeg_with_its_exif_and_icc_profile(weights, tmp_path):
     from PIL import Image as PILImage
     from starlette.testclient import TestClient
@@ -175,6 +197,9 @@ def test_bad_uploads_are_refused_with_a_reason(weights, photo, tmp_path):
         for ensemble in ("9", "0", "two", "-1"):
             reply = post("a.png", b"x", ensemble=ensemble)
             assert reply.status_code == 400 and "ensemble" in reply.json()["error"], ensemble
+        for strength in ("1.5", "-0.1", "half", "nan"):
+            reply = post("a.png", b"x", strength=strength)
+            assert reply.status_code == 400 and "strength" in reply.json()["error"], strength
         reply = post("a.png", b"")
         assert reply.status_code == 400 and "empty" in reply.json()["error"]
         assert client.get("/api/jobs/0123456789abcdef").status_code == 404

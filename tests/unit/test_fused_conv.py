@@ -7,7 +7,7 @@ from torch import nn
 
 from amsnet.nets import create_net
 from amsnet.ops import fused_conv
-from amsnet.ops.fused_conv import conv_gelu, conv_scaled_residual, fusable
+from amsnet.ops.fused_conv import conv_gelu, conv_pixel_shuffle, conv_scaled_residual, fusable
 
 CHANNELS_LAST = torch.channels_last
 
@@ -47,6 +47,27 @@ def test_conv_scaled_residual_adds_the_scaled_convolution_and_keeps_the_residual
         out = conv_scaled_residual(x, conv, residual, scale)
         torch.testing.assert_close(out, residual + conv(x) * scale, atol=1e-5, rtol=1e-5)
     assert torch.equal(residual, kept)
+
+
+@needs_onednn
+@pytest.mark.parametrize("factor", [2, 3])
+def test_conv_pixel_shuffle_is_the_shuffled_convolution(factor):
+    torch.manual_seed(factor)
+    conv = nn.Conv2d(6, 4 * factor**2, 1, bias=False)
+    x = _input(6)
+    expected = F.pixel_shuffle(conv(x), factor)
+    with torch.no_grad():
+        assert fusable(x, conv)
+        out = conv_pixel_shuffle(x, conv, factor)
+    assert out.shape == (2, 4, 20 * factor, 24 * factor)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    # With gradients, or with a bias, it is the plain pair.
+    assert torch.equal(conv_pixel_shuffle(x, conv, factor), expected)
+    biased = nn.Conv2d(6, 4 * factor**2, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            conv_pixel_shuffle(x, biased, factor), F.pixel_shuffle(biased(x), factor)
+        )
 
 
 def test_what_cannot_be_fused_runs_the_plain_composition():

@@ -33,7 +33,7 @@ from torch import nn
 from amsnet.errors import ConfigError
 from amsnet.nets.layers import ChannelLayerNorm, REDUCED_PRECISION_MIN_WIDTH
 from amsnet.nets.registry import register_net
-from amsnet.ops.fused_conv import conv_gelu, conv_scaled_residual
+from amsnet.ops.fused_conv import conv_gelu, conv_pixel_shuffle, conv_scaled_residual
 from amsnet.ops.padding import crop, pad_to_multiple
 
 # The reference's LayerNorm2d adds this to the variance.
@@ -261,5 +261,8 @@ class NAFNet(nn.Module):
             features = down(features)
         features = self.middle_blks(features)
         for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips), strict=True):
-            features = decoder(up(features) + skip)
+            # up = 1x1 convolution + pixel shuffle; at inference on a CPU one transposed
+            # convolution (amsnet.ops.fused_conv.conv_pixel_shuffle).
+            upsampled = up(features) if self.training else conv_pixel_shuffle(features, up[0], 2)
+            features = decoder(upsampled + skip)
         return crop(self.ending(features) + padded, padding)

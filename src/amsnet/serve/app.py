@@ -4,10 +4,12 @@ Routes (all answers JSON except the page, the previews and the download):
 
 * ``GET /``: the page (``page.html``, self-contained: no script or font from the network).
 * ``GET /api/models``: the models offered, ``[{name, variants, summary}]``, default first.
-* ``POST /api/jobs?name=FILE&model=NAME&variant=B|E&ensemble=1..8``: the photo's bytes as the
-  request body, not a multipart form (it is streamed straight into the queue's folder with
-  its size checked as it arrives, so nothing is spooled elsewhere); ``ensemble``: the mean
-  over that many flips and rotations (default 1). ``202 {id}``, or ``4xx/503 {error}``.
+* ``POST /api/jobs?name=FILE&model=NAME&variant=B|E&ensemble=1..8&strength=0..1``: the photo's
+  bytes as the request body, not a multipart form (it is streamed straight into the queue's
+  folder with its size checked as it arrives, so nothing is spooled elsewhere); ``ensemble``:
+  the mean over that many flips and rotations (default 1); ``strength``: the share of the
+  noise removal kept (default 1, :mod:`amsnet.ops.strength`). ``202 {id}``, or
+  ``4xx/503 {error}``.
 * ``GET /api/jobs/{id}``: state, queue position, tile progress, quality report.
 * ``GET /api/jobs/{id}/noisy.png`` and ``/denoised.png``: 8-bit previews at full size.
 * ``GET /api/jobs/{id}/result``: the denoised file in the input's format, as an attachment.
@@ -24,6 +26,15 @@ from importlib import resources
 from typing import Any
 
 from amsnet.serve.jobs import JobQueue, UploadRefusedError
+
+
+def _number_or_text(text: str) -> float | str:
+    """``text`` as a float, or unchanged when it is not a number (the shared check then
+    refuses it with its usual message)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def create_app(jobs: JobQueue) -> Any:
@@ -59,7 +70,8 @@ def create_app(jobs: JobQueue) -> Any:
             # A value that is not a number goes to the shared check as it came, which
             # refuses it with the same message as an out-of-range one.
             count = int(ensemble) if ensemble.isdigit() else ensemble
-            job = jobs.new_job(name, model, params.get("variant", "B"), size, count)
+            strength = _number_or_text(params.get("strength", "1"))
+            job = jobs.new_job(name, model, params.get("variant", "B"), size, count, strength)
             received = 0
             with open(job.upload, "wb") as file:
                 async for chunk in request.stream():

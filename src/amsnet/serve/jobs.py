@@ -97,6 +97,7 @@ class Job:
     variant: str
     folder: Path
     ensemble: int = 1
+    strength: float = 1.0
     state: JobState = "queued"
     tiles_done: int = 0
     tiles_total: int = 0
@@ -133,6 +134,7 @@ class Job:
             "model": self.model,
             "variant": self.variant,
             "ensemble": self.ensemble,
+            "strength": self.strength,
             "state": self.state,
             "position": position,
             "tiles_done": self.tiles_done,
@@ -189,13 +191,19 @@ class JobQueue:
     # ----- the client's side
 
     def check_request(
-        self, name: str, model: str, variant: str, size: int | None, ensemble: int | str = 1
+        self,
+        name: str,
+        model: str,
+        variant: str,
+        size: int | None,
+        ensemble: int | str = 1,
+        strength: float | str = 1.0,
     ) -> str:
         """Refuse a bad upload before its bytes are read; returns its suffix.
 
         Raises:
-            UploadRefusedError: unknown format, model, variant or ensemble size, too large, or
-                the queue is full.
+            UploadRefusedError: unknown format, model, variant, ensemble size or strength, too
+                large, or the queue is full.
         """
         suffix = Path(name).suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
@@ -216,9 +224,11 @@ class JobQueue:
                 f"choose {choice.variants[0]}"
             )
         from amsnet.ops.dihedral import check_transform_count
+        from amsnet.ops.strength import check_strength
 
         try:
             check_transform_count(ensemble)
+            check_strength(strength)
         except ConfigError as error:
             raise UploadRefusedError(str(error)) from None
         if size is not None and size > self.limits.max_upload_bytes:
@@ -232,19 +242,34 @@ class JobQueue:
         return suffix
 
     def new_job(
-        self, name: str, model: str, variant: str, size: int | None, ensemble: int | str = 1
+        self,
+        name: str,
+        model: str,
+        variant: str,
+        size: int | None,
+        ensemble: int | str = 1,
+        strength: float | str = 1.0,
     ) -> Job:
         """A job whose upload (``size`` bytes, if known) the caller writes to
-        :attr:`Job.upload`, then :meth:`enqueue`s; ``ensemble`` as for
+        :attr:`Job.upload`, then :meth:`enqueue`s; ``ensemble`` and ``strength`` as for
         :func:`amsnet.inference.denoise_image`.
 
         Raises:
             UploadRefusedError: see :meth:`check_request`.
         """
-        suffix = self.check_request(name, model, variant, size, ensemble)
+        suffix = self.check_request(name, model, variant, size, ensemble, strength)
         job_id, shown = secrets.token_hex(8), Path(name).name[:200]
-        # check_request let only a whole number 1..8 through.
-        return Job(job_id, shown, suffix, model, variant, self.folder, int(ensemble))
+        # check_request let only a whole number 1..8 and a number 0..1 through.
+        return Job(
+            job_id,
+            shown,
+            suffix,
+            model,
+            variant,
+            self.folder,
+            int(ensemble),
+            float(strength),
+        )
 
     def too_large(self, size: int) -> bool:
         return size > self.limits.max_upload_bytes
@@ -360,6 +385,10 @@ class JobQueue:
 
     def _denoise(self, job: Job) -> None:
         denoiser = self._denoiser(job.model, job.variant, job.ensemble)
+        # The strength only blends the output with the input, so one cached denoiser serves
+        # every value (no cache entry per value a client sends); the single worker thread
+        # runs one job at a time.
+        denoiser.strength = job.strength
 
         def progress(done: int, total: int) -> None:
             job.tiles_done, job.tiles_total = done, total

@@ -59,7 +59,7 @@ _register(
     ShippedModel(
         name="student-nafnet",
         file="student-nafnet.safetensors",
-        sha256="3fae3da131bf608125aaa720bb83d8695e66d79a9847f29de4101ff715fe9837",
+        sha256="9509300aa852c3774835daf69d945950ea2c16872f27933040350379ee7ade14",
         role="student",
         summary="one-pass NAFNet (small) distilled from amsnet-nafnet-p's P-E output at three "
         "scales (full size, 2x and 3x downscaled); the default",
@@ -70,7 +70,7 @@ _register(
     ShippedModel(
         name="amsnet-nafnet-p",
         file="amsnet-nafnet-p.safetensors",
-        sha256="0783157efc1ec55030d777f115da603cdf7b1dd6d70cded29a229107be45952a",
+        sha256="80cc1690e132ba1f974be7dd8a5939ee91b08da5da94011b4ac8eb0742aa6eb5",
         role="teacher",
         summary="AMSNet-P around NAFNet (small), the student's teacher; variant E adds R3",
         config="configs/zoo/nafnet-teacher-p.yaml",
