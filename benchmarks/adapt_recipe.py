@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region-size", type=int, default=ADAPT_REGION_SIZE)
     parser.add_argument("--target-ensemble", type=int, default=1, help="flips per target")
     parser.add_argument(
+        "--refine-passes", type=int, help="the teacher's R3 passes (default: its own)"
+    )
+    parser.add_argument(
         "--blend-student", type=float, default=0.0, help="share of the student's own output"
     )
     parser.add_argument("--score-teacher", action="store_true")
@@ -63,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if args.teacher_steps:  # the shipped adaptation of a teacher (its own objective)
         teacher = amsnet.adapt(teacher, noisy, steps=args.teacher_steps, device="cpu")
+    if args.refine_passes:
+        update = {"refine_passes": args.refine_passes}
+        teacher.settings = teacher.settings.model_copy(update=update)
     report["teacher_seconds"] = time.perf_counter() - start
 
     start = time.perf_counter()
