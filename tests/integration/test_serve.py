@@ -43,10 +43,10 @@ def _queue(weights, tmp_path, **limits) -> JobQueue:
     return JobQueue([model], limits=ServeLimits(**limits), device="cpu", folder=folder)
 
 
-def _cli_result(weights, photo, tmp_path, variant: str, ensemble: int = 1) -> np.ndarray:
-    out = tmp_path / f"cli-{variant}-{ensemble}"
+def _cli_result(weights, photo, tmp_path, *flags: str) -> np.ndarray:
+    out = tmp_path / ("cli" + "".join(flags))
     args = ["denoise", str(photo), "-o", str(out), "--weights", str(weights), "--device", "cpu"]
-    assert main([*args, "--variant", variant, "--ensemble", str(ensemble), "--quiet"]) == 0
+    assert main([*args, *flags, "--quiet"]) == 0
     return read_integer_image(out / photo.name).array
 
 
@@ -88,7 +88,7 @@ def test_the_api_denoises_like_the_cli_and_keeps_nothing_but_the_result(weights,
         served.write_bytes(download.content)
         result = read_integer_image(served).array
         assert result.dtype == np.uint16  # 16 bits in, 16 bits out
-        assert np.array_equal(result, _cli_result(weights, photo, tmp_path, "E"))
+        assert np.array_equal(result, _cli_result(weights, photo, tmp_path, "--variant", "E"))
         for which in ("noisy", "denoised"):
             preview = client.get(f"/api/jobs/{state['id']}/{which}.png")
             assert preview.status_code == 200 and preview.content[:4] == b"\x89PNG"
@@ -102,45 +102,35 @@ def test_the_api_denoises_like_the_cli_and_keeps_nothing_but_the_result(weights,
         ]
 
 
-def test_the_self_ensemble_is_the_clis(weights, photo, tmp_path):
+def _served(client, photo, tmp_path, **params: str) -> tuple[dict, np.ndarray]:
+    """Upload ``photo`` with ``params``, wait, download: the job's state and its pixels."""
+    body = photo.read_bytes()
+    reply = client.post("/api/jobs", params={"name": photo.name, **params}, content=body)
+    state = _wait(client, reply.json()["id"])
+    assert state["state"] == "done"
+    served = tmp_path / f"served-{state['id']}.png"
+    served.write_bytes(client.get(f"/api/jobs/{state['id']}/result").content)
+    return state, read_integer_image(served).array
+
+
+@pytest.mark.parametrize(
+    "params, flags",
+    [
+        ({"variant": "E", "ensemble": "8"}, ("--variant", "E", "--ensemble", "8")),
+        ({"strength": "0.3"}, ("--strength", "0.3")),
+    ],
+)
+def test_the_self_ensemble_and_the_strength_are_the_clis(weights, photo, tmp_path, params, flags):
     from starlette.testclient import TestClient
 
     from amsnet.serve.app import create_app
 
     with TestClient(create_app(_queue(weights, tmp_path))) as client:
-        results = {}
-        for ensemble in ("1", "8"):
-            params = {"name": photo.name, "variant": "E", "ensemble": ensemble}
-            reply = client.post("/api/jobs", params=params, content=photo.read_bytes())
-            state = _wait(client, reply.json()["id"])
-            assert state["state"] == "done" and state["ensemble"] == int(ensemble)
-            served = tmp_path / f"served-{ensemble}.png"
-            served.write_bytes(client.get(f"/api/jobs/{state['id']}/result").content)
-            results[ensemble] = read_integer_image(served).array
-    assert np.array_equal(results["8"], _cli_result(weights, photo, tmp_path, "E", 8))
-    assert not np.array_equal(results["8"], results["1"])
-
-
-def test_the_strength_is_the_clis(weights, photo, tmp_path):
-    from starlette.testclient import TestClient
-
-    from amsnet.serve.app import create_app
-
-    with TestClient(create_app(_queue(weights, tmp_path))) as client:
-        results = {}
-        for strength in ("0.3", "1"):
-            params = {"name": photo.name, "strength": strength}
-            reply = client.post("/api/jobs", params=params, content=photo.read_bytes())
-            state = _wait(client, reply.json()["id"])
-            assert state["state"] == "done" and state["strength"] == float(strength)
-            served = tmp_path / f"served-{strength}.png"
-            served.write_bytes(client.get(f"/api/jobs/{state['id']}/result").content)
-            results[strength] = read_integer_image(served).array
-    out = tmp_path / "cli-strength"
-    args = ["denoise", str(photo), "-o", str(out), "--weights", str(weights), "--device", "cpu"]
-    assert main([*args, "--strength", "0.3", "--quiet"]) == 0
-    assert np.array_equal(results["0.3"], read_integer_image(out / photo.name).array)
-    assert not np.array_equal(results["0.3"], results["1"])
+        state, served = _served(client, photo, tmp_path, **params)
+        _, plain = _served(client, photo, tmp_path, variant=params.get("variant", "B"))
+    assert all(str(state[key]) == value for key, value in params.items())
+    assert np.array_equal(served, _cli_result(weights, photo, tmp_path, *flags))
+    assert not np.array_equal(served, plain)
 
 
 def test_a_jpeg_comes_back_a_jpeg_with_its_exif_and_icc_profile(weights, tmp_path):
@@ -241,7 +231,7 @@ def test_an_exported_onnx_graph_is_served_with_its_one_variant(weights, photo, t
         served = tmp_path / "served.png"
         served.write_bytes(client.get(f"/api/jobs/{state['id']}/result").content)
     difference = read_integer_image(served).array.astype(np.int64) - _cli_result(
-        weights, photo, tmp_path, "B"
+        weights, photo, tmp_path, "--variant", "B"
     )
     assert np.abs(difference).max() <= 257  # one 8-bit step in 16 bits: float32 rounding
 
@@ -293,5 +283,5 @@ def test_the_page_in_a_real_browser(weights, photo, tmp_path):
     finally:
         server.stop()
     assert np.array_equal(
-        read_integer_image(saved).array, _cli_result(weights, photo, tmp_path, "B")
+        read_integer_image(saved).array, _cli_result(weights, photo, tmp_path, "--variant", "B")
     )
