@@ -28,11 +28,11 @@ from typing import Any
 from amsnet.serve.jobs import JobQueue, UploadRefusedError
 
 
-def _number_or_text(text: str) -> float | str:
-    """``text`` as a float, or unchanged when it is not a number (the shared check then
-    refuses it with its usual message)."""
+def _number_or_text(text: str, kind: type[int] | type[float]) -> int | float | str:
+    """``text`` as a ``kind`` number, or unchanged when it is not one: the shared check then
+    refuses it with the same message as an out-of-range number."""
     try:
-        return float(text)
+        return kind(text)
     except ValueError:
         return text
 
@@ -66,11 +66,8 @@ def create_app(jobs: JobQueue) -> Any:
         try:
             size = int(length) if length is not None else None
             model = params.get("model", jobs.default_model)
-            ensemble = params.get("ensemble", "1")
-            # A value that is not a number goes to the shared check as it came, which
-            # refuses it with the same message as an out-of-range one.
-            count = int(ensemble) if ensemble.isdigit() else ensemble
-            strength = _number_or_text(params.get("strength", "1"))
+            count = _number_or_text(params.get("ensemble", "1"), int)
+            strength = _number_or_text(params.get("strength", "1"), float)
             job = jobs.new_job(name, model, params.get("variant", "B"), size, count, strength)
             received = 0
             with open(job.upload, "wb") as file:
