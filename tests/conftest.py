@@ -43,3 +43,13 @@ def shared_data(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is absent (the developers' shared test data is not on this machine)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _native_kernels_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # amsnet.native compiles its C kernels into a cache folder once per machine; the suite
+    # (and the CLI processes it starts, which inherit the environment) uses its own folder
+    # instead of the user's ~/.cache.
+    import os
+
+    os.environ.setdefault("AMSNET_CACHE_DIR", str(tmp_path_factory.mktemp("amsnet-cache")))

@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from amsnet import native
 from amsnet.errors import ConfigError
 from amsnet.memory import available_memory, peak_memory
 from amsnet.nets import list_nets
@@ -346,6 +347,8 @@ def run_speed(
         "precisions": list(options.precisions),
         "precision_ceiling_gflops": precision_ceiling,
         "native_bf16": device.type == "cuda" or cpu_has_native_bf16(),
+        # amsnet's C layer norm for narrow networks (amsnet.native): in use, or why not.
+        "native_kernels": native.status().reason if device.type == "cpu" else "not on a GPU",
     }
     results: list[dict[str, Any]] = []
     report = {"environment": environment, "results": results}
@@ -409,7 +412,8 @@ def speed_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"device {env['device']} ({env['device_name']}), {env['threads']} threads, "
         f"torch {env['torch']}, {env['date']}; preset {env['preset']}, weights "
-        f"{env['layout']}, allocator tuned: {env['glibc_allocator_tuned']}",
+        f"{env['layout']}, allocator tuned: {env['glibc_allocator_tuned']}"
+        + (f"; C kernels: {env['native_kernels']}" if "native_kernels" in env else ""),
         f"ceiling: 3x3 conv 64->64 on 1x64x256x256 = {ceiling['channels_last']:.0f} GFLOP/s "
         f"channels_last, {ceiling['default']:.0f} GFLOP/s default layout (fp32)"
         + "".join(

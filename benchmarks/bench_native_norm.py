@@ -1,0 +1,112 @@
+"""amsnet's C layer norm (amsnet.native) against PyTorch's, alone and in the shipped models.
+
+    python benchmarks/bench_native_norm.py --rounds 5 --repeats 9
+
+First each channel count alone: ``F.layer_norm`` on the permuted channels-last view against
+:func:`amsnet.ops.channel_norm.channel_layer_norm` with the C kernel, on ``(2, C, S, S)``
+(with an element-wise add over the same memory as the floor), median of ``--repeats``. Then
+each model in one process, the kernel switched off and on in alternating rounds (so that a
+machine that gets busier slows both): ``method.denoise`` on one ``--size`` x ``--size`` image,
+AMSNet B for a model with masks, the single pass for the student, median of ``--repeats``
+per round, and the largest difference between the two outputs. fp32, the allocator tuned as
+inference tunes it. Prints the figures of docs/precision.md ("Layer norm as a C kernel").
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from amsnet import native
+from amsnet.inference import denoise_image, load_for_inference, plan_tiles
+from amsnet.ops.channel_norm import channel_layer_norm
+from amsnet.runtime import tune_cpu_allocator
+
+CASES = [(4, 512), (8, 512), (16, 256), (32, 128), (64, 64)]
+
+
+def _median_ms(run, repeats: int) -> float:
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["amsnet-nafnet-p", "student-nafnet"])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
+    args = parser.parse_args(argv)
+    tune_cpu_allocator()
+    loaded = native._load()
+    print(f"C kernels: {loaded[1].reason}; {torch.get_num_threads()} threads")
+    if loaded[0] is None:
+        print("nothing to compare: the C kernels are not available here")
+        return 1
+    switched_off = (None, native.NativeStatus(False, "switched off by the benchmark"))
+
+    def switch(on: bool) -> None:
+        native._loaded = loaded if on else switched_off
+
+    with torch.no_grad():
+        for channels, side in CASES:
+            x = torch.randn(2, channels, side, side).contiguous(memory_format=torch.channels_last)
+            weight, bias = torch.rand(channels) + 0.5, torch.randn(channels)
+            floor = _median_ms(lambda x=x: x + x, args.repeats)
+            pytorch = _median_ms(
+                lambda x=x, w=weight, b=bias: F.layer_norm(
+                    x.permute(0, 2, 3, 1), (x.shape[1],), w, b, 1e-6
+                ),
+                args.repeats,
+            )
+            if channels in native.NORM_CHANNELS:
+                own = _median_ms(
+                    lambda x=x, w=weight, b=bias: channel_layer_norm(x, w, b, 1e-6), args.repeats
+                )
+                own_text = f"C kernel {own:.2f} ms"
+            else:
+                own_text = "no C kernel (PyTorch's is used)"
+            print(
+                f"(2, {channels}, {side}, {side}): add {floor:.2f} ms, F.layer_norm "
+                f"{pytorch:.2f} ms, {own_text}"
+            )
+
+    image = torch.rand(3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    for name in args.models:
+        method = load_for_inference(name, "cpu")
+        plan = plan_tiles(method, args.size, args.size, refine=False, tile=None)
+
+        def run(method=method, plan=plan) -> torch.Tensor:
+            return denoise_image(method, image, plan=plan, seed=0)
+
+        switch(False)
+        plain = run()
+        switch(True)
+        difference = (run() - plain).abs().max().item()
+        rounds: dict[str, list[float]] = {"off": [], "on": []}
+        for _ in range(args.rounds):
+            for label in ("off", "on"):
+                switch(label == "on")
+                rounds[label].append(_median_ms(run, args.repeats))
+        switch(True)
+        ratio = statistics.median(rounds["off"]) / statistics.median(rounds["on"])
+        off = " / ".join(f"{v:.1f}" for v in rounds["off"])
+        on = " / ".join(f"{v:.1f}" for v in rounds["on"])
+        print(
+            f"{name}: {off} -> {on} ms ({ratio:.2f}x; largest output difference {difference:.1e})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

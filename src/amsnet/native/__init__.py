@@ -1,0 +1,293 @@
+"""Small C kernels for what PyTorch has no fast CPU kernel for, compiled on first use.
+
+One kernel today: the layer norm over the few channels of one pixel that NAFNet runs at
+every block (``channel_norm.c``; :func:`amsnet.ops.channel_norm.channel_layer_norm` uses it).
+On 2 cores PyTorch's layer norm spends 8-12 ms on a ``(2, 8, 512, 512)`` feature map, bound by
+per-row overhead; this kernel takes about 2 ms, and the small NAFNet runs about 1.3x faster
+(docs/precision.md).
+
+How it is built: the first call compiles ``channel_norm.c`` with the C compiler (``$CC``, else
+``cc``, ``gcc`` or ``clang``) as ``-O3 -march=native -fopenmp`` into a shared library in
+``$AMSNET_CACHE_DIR/native`` (default ``~/.cache/amsnet/native``), about half a second, once per
+machine: the file name is a hash of the source, the compiler, its flags and this processor, so
+a changed source or another CPU builds anew, and a copy compiled for another processor is never
+loaded. The file is written atomically (compiled beside its final name, then renamed). Before
+first use the library is checked against a plain-Python layer norm; a library that disagrees is
+not used.
+
+Nothing here is required: with no compiler, no OpenMP, Windows, a failed build or check, or
+``AMSNET_NATIVE=0`` in the environment, :func:`library` returns ``None`` and the callers use
+PyTorch's kernels, with the same results to float32 rounding. :func:`status` says which case
+holds (``amsnet bench speed`` prints it).
+
+The library's threads are those of the OpenMP runtime PyTorch loaded (``libgomp.so.1`` is
+shared by its soname), as many as ``torch.get_num_threads()``, which the caller passes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import math
+import os
+import platform
+import random
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "CACHE_VARIABLE",
+    "DISABLE_VARIABLE",
+    "NORM_CHANNELS",
+    "NativeStatus",
+    "library",
+    "reset",
+    "status",
+]
+
+log = logging.getLogger(__name__)
+
+#: Set to ``0`` (or ``false``, ``no``, ``off``) to never build or load the C kernels.
+DISABLE_VARIABLE = "AMSNET_NATIVE"
+#: The folder the compiled library is kept in (``native/`` below it); default ``~/.cache/amsnet``.
+CACHE_VARIABLE = "AMSNET_CACHE_DIR"
+#: Channel counts ``channel_norm.c`` has a kernel for. Measured on 2 cores against
+#: ``F.layer_norm``: 4 channels 16.0 to 1.4 ms, 8: 12.0 to 2.5, 16: 3.1 to 1.5, 32: 0.9 to
+#: 0.6; at 64 channels PyTorch's kernel is faster (0.29 against 0.41 ms), so none is compiled.
+NORM_CHANNELS = (4, 8, 16, 32)
+
+_SOURCE = Path(__file__).with_name("channel_norm.c")
+_FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c99")
+_COMPILE_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class NativeStatus:
+    """Whether the C kernels are in use, and why (or why not).
+
+    Attributes:
+        available: the library is loaded and passed its check.
+        reason: one line for a person (``"built ..."``, ``"no C compiler found ..."``).
+        path: the library file, when there is one.
+    """
+
+    available: bool
+    reason: str
+    path: Path | None = None
+
+
+_lock = threading.Lock()
+_loaded: tuple[ctypes.CDLL | None, NativeStatus] | None = None
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, building them on the first call; ``None`` when they cannot be used
+    (see :func:`status`). Safe to call from several threads."""
+    return _load()[0]
+
+
+def status() -> NativeStatus:
+    """Why :func:`library` returns what it does (builds on the first call, like it)."""
+    return _load()[1]
+
+
+def reset() -> None:
+    """Forget what was loaded, so that the next call looks again (the environment, the
+    compiler, the cache). The library file stays where it is."""
+    global _loaded
+    with _lock:
+        _loaded = None
+
+
+def _load() -> tuple[ctypes.CDLL | None, NativeStatus]:
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = _build_and_load()
+            level = logging.INFO if _loaded[0] is not None else logging.DEBUG
+            log.log(level, "amsnet native kernels: %s", _loaded[1].reason)
+        return _loaded
+
+
+def _build_and_load() -> tuple[ctypes.CDLL | None, NativeStatus]:
+    if os.environ.get(DISABLE_VARIABLE, "").strip().lower() in {"0", "false", "no", "off"}:
+        return None, NativeStatus(False, f"disabled by {DISABLE_VARIABLE}=0")
+    if sys.platform == "win32":
+        return None, NativeStatus(False, "not built on Windows (PyTorch's kernels are used)")
+    compiler = _compiler()
+    if compiler is None:
+        return None, NativeStatus(False, "no C compiler found (set CC to one); PyTorch's used")
+    version = _compiler_version(compiler)
+    if version is None:
+        return None, NativeStatus(False, f"the C compiler {shlex.join(compiler)} does not run")
+    source = _SOURCE.read_bytes()
+    key = hashlib.sha256(
+        b"\0".join(
+            [
+                source,
+                shlex.join(compiler).encode(),
+                version.encode(),
+                " ".join(_FLAGS).encode(),
+                platform.machine().encode(),
+                _processor_identity().encode(),
+            ]
+        )
+    ).hexdigest()[:20]
+    path = _cache_folder() / f"amsnet-native-{key}.so"
+    built_now = not path.is_file()
+    if built_now:
+        failure = _compile(compiler, path)
+        if failure is not None:
+            return None, NativeStatus(False, failure)
+    try:
+        lib = ctypes.CDLL(str(path))
+        _declare(lib)
+    except (OSError, AttributeError) as error:
+        return None, NativeStatus(False, f"{path} could not be loaded ({error})", path)
+    mismatch = _self_check(lib)
+    if mismatch is not None:
+        log.warning("amsnet native kernels not used: %s (%s)", mismatch, path)
+        return None, NativeStatus(False, f"{path} failed its check: {mismatch}", path)
+    how = "built" if built_now else "loaded"
+    return lib, NativeStatus(True, f"{how} {path} with {shlex.join(compiler)}", path)
+
+
+def _compiler() -> list[str] | None:
+    named = os.environ.get("CC", "").strip()
+    if named:
+        command = shlex.split(named)
+        return command if shutil.which(command[0]) else None
+    for candidate in ("cc", "gcc", "clang"):
+        found = shutil.which(candidate)
+        if found:
+            return [found]
+    return None
+
+
+def _compiler_version(compiler: list[str]) -> str | None:
+    try:
+        done = subprocess.run(
+            [*compiler, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "unknown"
+
+
+def _processor_identity() -> str:
+    """What ``-march=native`` depends on: the model and the instruction-set flags."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return platform.processor()
+    wanted = ("model name", "flags", "Features", "CPU part")
+    lines = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        name = name.strip()
+        if name in wanted and name not in lines:
+            lines[name] = value.strip()
+    return "|".join(f"{name}={lines[name]}" for name in sorted(lines))
+
+
+def _cache_folder() -> Path:
+    root = os.environ.get(CACHE_VARIABLE)
+    if root:
+        base = Path(root)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "amsnet"
+    return base / "native"
+
+
+def _compile(compiler: list[str], path: Path) -> str | None:
+    """Compile into ``path`` atomically; the reason on failure, ``None`` on success."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".so")
+    except OSError as error:
+        return f"cannot write the compiled kernels to {path.parent} ({error}); set {CACHE_VARIABLE}"
+    os.close(handle)
+    partial = Path(name)
+    command = [*compiler, *_FLAGS, "-o", str(partial), str(_SOURCE), "-lm"]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=_COMPILE_SECONDS, check=False
+        )
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            return f"compiling {_SOURCE.name} failed ({shlex.join(command[:1])}: {last})"
+        os.replace(partial, path)
+    except subprocess.TimeoutExpired:
+        return f"compiling {_SOURCE.name} took over {_COMPILE_SECONDS} s; gave up"
+    except OSError as error:
+        return f"compiling {_SOURCE.name} failed ({error})"
+    finally:
+        partial.unlink(missing_ok=True)
+    return None
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    lib.amsnet_channel_norm.argtypes = [
+        ctypes.c_void_p,  # x: rows x channels float32, contiguous
+        ctypes.c_void_p,  # y: the same shape, written
+        ctypes.c_int64,  # rows
+        ctypes.c_int64,  # channels
+        ctypes.c_void_p,  # weight: channels float32
+        ctypes.c_void_p,  # bias: channels float32
+        ctypes.c_float,  # eps
+        ctypes.c_int,  # threads
+    ]
+    lib.amsnet_channel_norm.restype = ctypes.c_int
+    lib.amsnet_channel_norm_supports.argtypes = [ctypes.c_int64]
+    lib.amsnet_channel_norm_supports.restype = ctypes.c_int
+
+
+def _self_check(lib: ctypes.CDLL) -> str | None:
+    """Compare the kernel with a plain-Python layer norm, for every channel count it has, on
+    a number of rows that exercises both the blocked loop and the remainder; ``None`` when
+    they agree."""
+    values = random.Random(0)
+    for channels in NORM_CHANNELS:
+        if not lib.amsnet_channel_norm_supports(channels):
+            return f"no kernel for {channels} channels"
+        rows = 16 * 2 + 5
+        x = [values.uniform(-3, 3) for _ in range(rows * channels)]
+        weight = [values.uniform(0.5, 1.5) for _ in range(channels)]
+        bias = [values.uniform(-1, 1) for _ in range(channels)]
+        floats = ctypes.c_float * (rows * channels)
+        x_buffer, y_buffer = floats(*x), floats()
+        w_buffer = (ctypes.c_float * channels)(*weight)
+        b_buffer = (ctypes.c_float * channels)(*bias)
+        eps = 1e-6
+        code = lib.amsnet_channel_norm(
+            ctypes.addressof(x_buffer),
+            ctypes.addressof(y_buffer),
+            rows,
+            channels,
+            ctypes.addressof(w_buffer),
+            ctypes.addressof(b_buffer),
+            eps,
+            2,
+        )
+        if code != 0:
+            return f"returned {code} for {channels} channels"
+        for row in range(rows):
+            part = [float(v) for v in x_buffer[row * channels : (row + 1) * channels]]
+            mean = sum(part) / channels
+            rstd = 1 / math.sqrt(sum((v - mean) ** 2 for v in part) / channels + eps)
+            for c, value in enumerate(part):
+                expected = (value - mean) * rstd * weight[c] + bias[c]
+                got = y_buffer[row * channels + c]
+                if not abs(got - expected) <= 1e-4 * (1 + abs(expected)):
+                    return f"{channels} channels, row {row}: {got} instead of {expected}"
+    return None
