@@ -8,8 +8,12 @@ First each channel count alone: ``F.layer_norm`` on the permuted channels-last v
 each model in one process, the kernel switched off and on in alternating rounds (so that a
 machine that gets busier slows both): ``method.denoise`` on one ``--size`` x ``--size`` image,
 AMSNet B for a model with masks, the single pass for the student, median of ``--repeats``
-per round, and the largest difference between the two outputs. fp32, the allocator tuned as
-inference tunes it. Prints the figures of docs/precision.md ("Layer norm as a C kernel").
+per round, and the largest difference between the two outputs. Then training: the layer norm
+forward and backward alone on ``(8, C, S, S)`` (a batch of 96x96 crops at each level of the
+small NAFNet), and training steps of the student (``--train-model``; L1 to a fixed target,
+batch 8 of 96x96, AdamW, as ``--adapt`` runs them), the kernels off and on in alternating
+rounds. fp32, the allocator tuned as inference tunes it. Prints the figures of
+docs/precision.md ("Layer norm as a C kernel").
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--train-model", default="student-nafnet")
+    parser.add_argument("--train-steps", type=int, default=10, help="steps per round")
     args = parser.parse_args(argv)
     tune_cpu_allocator()
     loaded = native._load()
@@ -105,7 +111,57 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name}: {off} -> {on} ms ({ratio:.2f}x; largest output difference {difference:.1e})"
         )
+    _training(args, switch)
     return 0
+
+
+def _training(args: argparse.Namespace, switch) -> None:
+    """The layer norm's forward and backward alone, then whole training steps."""
+    for channels, side in [(8, 96), (16, 48), (32, 24)]:
+        x = torch.randn(8, channels, side, side).contiguous(memory_format=torch.channels_last)
+        x.requires_grad_(True)
+        weight = (torch.rand(channels) + 0.5).requires_grad_(True)
+        bias = torch.randn(channels).requires_grad_(True)
+        upstream = torch.randn_like(x)
+        times = {}
+        for label in ("off", "on"):
+            switch(label == "on")
+            times[label] = _median_ms(
+                lambda x=x, w=weight, b=bias, g=upstream: channel_layer_norm(
+                    x, w, b, 1e-6
+                ).backward(g),
+                args.repeats,
+            )
+        print(
+            f"training (8, {channels}, {side}, {side}), forward + backward: "
+            f"PyTorch {times['off']:.2f} ms, C kernels {times['on']:.2f} ms"
+        )
+    generator = torch.Generator().manual_seed(0)
+    noisy = torch.rand(8, 3, 96, 96, generator=generator)
+    target = torch.rand(8, 3, 96, 96, generator=generator)
+    rounds: dict[str, list[float]] = {"off": [], "on": []}
+    for label in ("off", "on") * args.rounds:
+        switch(label == "on")
+        torch.manual_seed(0)
+        method = load_for_inference(args.train_model, "cpu").train()
+        optimiser = torch.optim.AdamW(method.parameters(), lr=1e-4)
+
+        def step(method=method, optimiser=optimiser) -> None:
+            loss = method.training_loss(noisy, target=target).loss
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+
+        step()  # warm-up
+        start = time.perf_counter()
+        for _ in range(args.train_steps):
+            step()
+        rounds[label].append((time.perf_counter() - start) / args.train_steps * 1e3)
+    switch(True)
+    ratio = statistics.median(rounds["off"]) / statistics.median(rounds["on"])
+    off = " / ".join(f"{v:.0f}" for v in rounds["off"])
+    on = " / ".join(f"{v:.0f}" for v in rounds["on"])
+    print(f"{args.train_model} training step (8x96x96): {off} -> {on} ms ({ratio:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -69,9 +69,8 @@ def test_the_c_kernel_reads_a_view_at_its_offset():
         )
 
 
-def test_gradients_other_layouts_and_widths_use_pytorch():
+def test_other_layouts_dtypes_and_widths_use_pytorch():
     x, weight, bias = _case(8)
-    assert not native_norm_applies(x, weight, bias)  # gradients enabled (training)
     with torch.no_grad():
         assert not native_norm_applies(x.contiguous(), weight, bias)  # default layout
         assert not native_norm_applies(x.double(), weight.double(), bias.double())
@@ -84,6 +83,53 @@ def test_gradients_other_layouts_and_widths_use_pytorch():
     out = channel_layer_norm(x, weight, bias, 1e-6)
     out.square().sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("channels", native.NORM_CHANNELS)
+def test_training_gradients_are_pytorchs(channels):
+    _built()
+    x, weight, bias = _case(channels, batch=2, height=9, width=11)
+    generator = torch.Generator().manual_seed(channels)
+    # The gradient arrives in the default layout: the backward must not assume channels-last.
+    upstream = torch.randn(x.shape, generator=generator)
+    grads = []
+    for function in (channel_layer_norm, _reference):
+        leaves = [t.clone().requires_grad_(True) for t in (x, weight, bias)]
+        out = function(*leaves, 1e-6)
+        if function is channel_layer_norm:
+            assert type(out.grad_fn).__name__.startswith("_NativeLayerNorm")
+        out.backward(upstream)
+        grads.append([leaf.grad for leaf in leaves])
+        outputs = out.detach()
+        if function is channel_layer_norm:
+            fast_output = outputs
+    torch.testing.assert_close(fast_output, outputs, atol=1e-5, rtol=1e-5)
+    for fast, reference, name in zip(*grads, ("x", "weight", "bias"), strict=True):
+        torch.testing.assert_close(fast, reference, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_a_training_step_of_the_small_nafnet_is_the_same_with_and_without_the_kernel(
+    monkeypatch,
+):
+    _built()
+    torch.manual_seed(0)
+    net = create_net("nafnet", preset="small").train().to(memory_format=CHANNELS_LAST)
+    for block in net.modules():
+        if hasattr(block, "beta"):
+            torch.nn.init.normal_(block.beta, std=0.3)
+            torch.nn.init.normal_(block.gamma, std=0.3)
+    x = torch.rand(2, 3, 32, 32).contiguous(memory_format=CHANNELS_LAST)
+
+    def gradients():
+        net.zero_grad()
+        (net(x) - x).abs().mean().backward()
+        return {name: p.grad.clone() for name, p in net.named_parameters()}
+
+    fast = gradients()
+    monkeypatch.setattr(native, "library", lambda: None)
+    plain = gradients()
+    for name, grad in plain.items():
+        torch.testing.assert_close(fast[name], grad, atol=1e-5, rtol=1e-3, msg=name)
 
 
 def test_the_small_nafnet_gives_the_same_output_with_and_without_the_kernel(monkeypatch):
@@ -143,13 +189,21 @@ def test_no_compiler_falls_back(fresh_native, monkeypatch):
     assert "no C compiler" in native.status().reason
 
 
-def test_a_library_that_computes_wrongly_is_not_used(fresh_native, monkeypatch):
+@pytest.mark.parametrize(
+    "right, wrong_text",
+    [
+        ("+ bias[c];", "- bias[c];"),  # the forward
+        ("total_b[c] += local_b[c];", "total_b[c] -= local_b[c];"),  # the bias gradient
+        ("- n[c] * sum_gwn)", "+ n[c] * sum_gwn)"),  # the input gradient
+    ],
+)
+def test_a_library_that_computes_wrongly_is_not_used(fresh_native, monkeypatch, right, wrong_text):
     if native._compiler() is None:
         pytest.skip("no C compiler here")
     wrong = fresh_native / "channel_norm.c"
     source = native._SOURCE.read_text()
-    assert "+ bias[c];" in source
-    wrong.write_text(source.replace("+ bias[c];", "- bias[c];"))
+    assert right in source
+    wrong.write_text(source.replace(right, wrong_text))
     monkeypatch.setattr(native, "_SOURCE", wrong)
     assert native.library() is None
     assert "failed its check" in native.status().reason

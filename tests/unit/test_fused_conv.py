@@ -50,6 +50,28 @@ def test_conv_scaled_residual_adds_the_scaled_convolution_and_keeps_the_residual
 
 
 @needs_onednn
+@pytest.mark.parametrize("batch", [1, 2])
+def test_conv_scaled_residual_with_an_input_scale_per_image_and_channel(batch):
+    # batch 1 folds the input scale into the weights; batch 2 multiplies the input first.
+    conv = _conv(6, 4, 1)
+    x = _input(6)[:batch].contiguous(memory_format=CHANNELS_LAST)
+    residual = torch.randn(batch, 4, 20, 24).contiguous(memory_format=CHANNELS_LAST)
+    scale = torch.randn(1, 4, 1, 1)
+    input_scale = torch.rand(batch, 6, 1, 1)
+    kept = x.clone()
+    with torch.no_grad():
+        out = conv_scaled_residual(x, conv, residual, scale, input_scale=input_scale)
+        expected = residual + conv(x * input_scale) * scale
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+        # The unfused path (default layout) gives the same.
+        plain = conv_scaled_residual(
+            x.contiguous(), conv, residual.contiguous(), scale, input_scale=input_scale
+        )
+        torch.testing.assert_close(plain, expected, atol=1e-5, rtol=1e-5)
+    assert torch.equal(x, kept)
+
+
+@needs_onednn
 @pytest.mark.parametrize("factor", [2, 3])
 def test_conv_pixel_shuffle_is_the_shuffled_convolution(factor):
     torch.manual_seed(factor)

@@ -1,7 +1,8 @@
 """Small C kernels for what PyTorch has no fast CPU kernel for, compiled on first use.
 
-One kernel today: the layer norm over the few channels of one pixel that NAFNet runs at
-every block (``channel_norm.c``; :func:`amsnet.ops.channel_norm.channel_layer_norm` uses it).
+One kernel today, with its backward: the layer norm over the few channels of one pixel that
+NAFNet runs at every block (``channel_norm.c``; :func:`amsnet.ops.channel_norm.channel_layer_norm`
+uses it at inference and in training: a student training step 1.10x faster).
 On 2 cores PyTorch's layer norm spends 8-12 ms on a ``(2, 8, 512, 512)`` feature map, bound by
 per-row overhead; this kernel takes about 2 ms, and the small NAFNet runs about 1.3x faster
 (docs/precision.md).
@@ -245,9 +246,25 @@ def _declare(lib: ctypes.CDLL) -> None:
         ctypes.c_void_p,  # weight: channels float32
         ctypes.c_void_p,  # bias: channels float32
         ctypes.c_float,  # eps
+        ctypes.c_void_p,  # mean: rows float32, written, or NULL
+        ctypes.c_void_p,  # rstd: rows float32, written, or NULL
         ctypes.c_int,  # threads
     ]
     lib.amsnet_channel_norm.restype = ctypes.c_int
+    lib.amsnet_channel_norm_backward.argtypes = [
+        ctypes.c_void_p,  # x: rows x channels float32, contiguous
+        ctypes.c_void_p,  # grad_y: the same shape
+        ctypes.c_int64,  # rows
+        ctypes.c_int64,  # channels
+        ctypes.c_void_p,  # weight: channels
+        ctypes.c_void_p,  # mean: rows, from the forward
+        ctypes.c_void_p,  # rstd: rows, from the forward
+        ctypes.c_void_p,  # grad_x: rows x channels, written
+        ctypes.c_void_p,  # grad_weight: channels, written
+        ctypes.c_void_p,  # grad_bias: channels, written
+        ctypes.c_int,  # threads
+    ]
+    lib.amsnet_channel_norm_backward.restype = ctypes.c_int
     lib.amsnet_channel_norm_supports.argtypes = [ctypes.c_int64]
     lib.amsnet_channel_norm_supports.restype = ctypes.c_int
 
@@ -277,6 +294,8 @@ def _self_check(lib: ctypes.CDLL) -> str | None:
             ctypes.addressof(w_buffer),
             ctypes.addressof(b_buffer),
             eps,
+            None,
+            None,
             2,
         )
         if code != 0:
@@ -290,4 +309,73 @@ def _self_check(lib: ctypes.CDLL) -> str | None:
                 got = y_buffer[row * channels + c]
                 if not abs(got - expected) <= 1e-4 * (1 + abs(expected)):
                     return f"{channels} channels, row {row}: {got} instead of {expected}"
+        mismatch = _check_backward(lib, channels, rows, x, weight, bias, eps)
+        if mismatch is not None:
+            return mismatch
+    return None
+
+
+def _check_backward(
+    lib: ctypes.CDLL,
+    channels: int,
+    rows: int,
+    x: list[float],
+    weight: list[float],
+    bias: list[float],
+    eps: float,
+) -> str | None:
+    """The statistics the forward saves and the gradients of the backward, against the
+    formulas in plain Python (for the loss sum(y * g) with a fixed g)."""
+    values = random.Random(channels)
+    grad = [values.uniform(-1, 1) for _ in range(rows * channels)]
+    floats = ctypes.c_float * (rows * channels)
+    x_buffer, y_buffer, g_buffer, gx_buffer = floats(*x), floats(), floats(*grad), floats()
+    w_buffer = (ctypes.c_float * channels)(*weight)
+    b_buffer = (ctypes.c_float * channels)(*bias)
+    mean_buffer, rstd_buffer = (ctypes.c_float * rows)(), (ctypes.c_float * rows)()
+    gw_buffer, gb_buffer = (ctypes.c_float * channels)(), (ctypes.c_float * channels)()
+    code = lib.amsnet_channel_norm(
+        *map(ctypes.addressof, (x_buffer, y_buffer)),
+        rows,
+        channels,
+        *map(ctypes.addressof, (w_buffer, b_buffer)),
+        eps,
+        *map(ctypes.addressof, (mean_buffer, rstd_buffer)),
+        2,
+    )
+    if code == 0:
+        code = lib.amsnet_channel_norm_backward(
+            *map(ctypes.addressof, (x_buffer, g_buffer)),
+            rows,
+            channels,
+            *map(ctypes.addressof, (w_buffer, mean_buffer, rstd_buffer, gx_buffer)),
+            *map(ctypes.addressof, (gw_buffer, gb_buffer)),
+            2,
+        )
+    if code != 0:
+        return f"the backward returned {code} for {channels} channels"
+    expected_w, expected_b = [0.0] * channels, [0.0] * channels
+    for row in range(rows):
+        part = [float(v) for v in x_buffer[row * channels : (row + 1) * channels]]
+        g = grad[row * channels : (row + 1) * channels]
+        mean = sum(part) / channels
+        rstd = 1 / math.sqrt(sum((v - mean) ** 2 for v in part) / channels + eps)
+        if abs(mean_buffer[row] - mean) > 1e-4 or abs(rstd_buffer[row] - rstd) > 1e-4 * rstd:
+            return f"{channels} channels, row {row}: wrong saved statistics"
+        n = [(v - mean) * rstd for v in part]
+        gw = [g[c] * weight[c] for c in range(channels)]
+        average_gw = sum(gw) / channels
+        average_gwn = sum(a * b for a, b in zip(gw, n, strict=True)) / channels
+        for c in range(channels):
+            expected = rstd * (gw[c] - average_gw - n[c] * average_gwn)
+            got = gx_buffer[row * channels + c]
+            if not abs(got - expected) <= 1e-4 * (1 + abs(expected)):
+                return f"{channels} channels, row {row}: gradient {got} instead of {expected}"
+            expected_w[c] += g[c] * n[c]
+            expected_b[c] += g[c]
+    for c in range(channels):
+        if abs(gw_buffer[c] - expected_w[c]) > 1e-3 * (1 + abs(expected_w[c])):
+            return f"{channels} channels: weight gradient {gw_buffer[c]} instead of {expected_w[c]}"
+        if abs(gb_buffer[c] - expected_b[c]) > 1e-3 * (1 + abs(expected_b[c])):
+            return f"{channels} channels: bias gradient {gb_buffer[c]} instead of {expected_b[c]}"
     return None

@@ -7,21 +7,24 @@ narrow levels of a small network (4 to 32 channels) at inference on a CPU in flo
 is too short for that kernel (it is bound by per-row overhead) and the C kernel of
 :mod:`amsnet.native` is used when it could be built: ``(2, 8, 512, 512)`` on 2 cores 12.0 ms to
 2.5 ms, the small NAFNet 1.3x faster as a whole (docs/precision.md). The two agree to float32
-rounding (about 2e-6 here); everywhere else (gradients, another device, dtype or layout, a graph
-being exported or compiled, no compiler) the PyTorch kernel runs.
+rounding (about 2e-6 here). In training the C forward keeps each pixel's statistics for the C
+backward (``(8, 8, 96, 96)`` forward + backward 2.5 to 0.8 ms; a training step of the student
+1.10x faster). Everywhere else (another device, dtype or layout, a graph being exported or
+compiled, no compiler) the PyTorch kernel runs.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from amsnet import native
 
 
 def native_norm_applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> bool:
-    """Whether :func:`channel_layer_norm` would use the C kernel for these tensors (before
-    asking whether it could be built)."""
+    """Whether :func:`channel_layer_norm` would use the C kernels for these tensors (before
+    asking whether they could be built), at inference or in training."""
     return (
         x.device.type == "cpu"
         and x.dtype == torch.float32
@@ -35,7 +38,6 @@ def native_norm_applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
         and bias.device.type == "cpu"
         and weight.is_contiguous()
         and bias.is_contiguous()
-        and not torch.is_grad_enabled()
         # An exported or compiled graph (ONNX, torch.compile) keeps the portable operator.
         and not torch.compiler.is_compiling()
         and not torch.jit.is_tracing()
@@ -54,23 +56,83 @@ def channel_layer_norm(
 
     Returns:
         ``(B, C, H, W)`` channels-last: ``(x - mean) / sqrt(var + eps) * weight + bias``, the
-        mean and variance over the C values of each pixel.
+        mean and variance over the C values of each pixel. Differentiable either way.
     """
     if native_norm_applies(x, weight, bias):
         lib = native.library()
         if lib is not None:
-            out = torch.empty_like(x, memory_format=torch.channels_last)
-            channels = x.shape[1]
-            code = lib.amsnet_channel_norm(
-                x.data_ptr(),
-                out.data_ptr(),
-                x.numel() // channels,
-                channels,
-                weight.data_ptr(),
-                bias.data_ptr(),
-                eps,
-                torch.get_num_threads(),
+            wants_grad = torch.is_grad_enabled() and (
+                x.requires_grad or weight.requires_grad or bias.requires_grad
             )
-            if code == 0:
+            if wants_grad:
+                return _NativeLayerNorm.apply(x, weight, bias, eps, lib)
+            out = _native_forward(lib, x, weight, bias, eps, None)
+            if out is not None:
                 return out
     return F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), weight, bias, eps).permute(0, 3, 1, 2)
+
+
+def _native_forward(
+    lib, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, stats
+) -> torch.Tensor | None:
+    """The C forward into a new channels-last tensor; ``stats`` is ``None`` or the pair of
+    ``(rows,)`` tensors that receive each pixel's mean and reciprocal standard deviation.
+    ``None`` when the library has no kernel for this channel count."""
+    out = torch.empty_like(x, memory_format=torch.channels_last)
+    channels = x.shape[1]
+    code = lib.amsnet_channel_norm(
+        x.data_ptr(),
+        out.data_ptr(),
+        x.numel() // channels,
+        channels,
+        weight.data_ptr(),
+        bias.data_ptr(),
+        eps,
+        stats[0].data_ptr() if stats is not None else None,
+        stats[1].data_ptr() if stats is not None else None,
+        torch.get_num_threads(),
+    )
+    return out if code == 0 else None
+
+
+class _NativeLayerNorm(torch.autograd.Function):
+    """The C layer norm in training: the forward keeps each pixel's mean and reciprocal
+    standard deviation, the backward computes all three gradients in one pass (the pair
+    PyTorch runs instead is bound by per-row overhead for short rows, as its forward is;
+    docs/precision.md has the training-step figures)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps, lib):
+        rows = x.numel() // x.shape[1]
+        mean, rstd = x.new_empty(rows), x.new_empty(rows)
+        out = _native_forward(lib, x, weight, bias, eps, (mean, rstd))
+        if out is None:  # not reached: NORM_CHANNELS is what the library supports
+            raise RuntimeError(f"amsnet's C layer norm has no kernel for {x.shape[1]} channels")
+        ctx.save_for_backward(x, weight, mean, rstd)
+        ctx.lib = lib
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        x, weight, mean, rstd = ctx.saved_tensors
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last)
+        grad_x = torch.empty_like(x, memory_format=torch.channels_last)
+        grad_weight, grad_bias = torch.empty_like(weight), torch.empty_like(weight)
+        channels = x.shape[1]
+        code = ctx.lib.amsnet_channel_norm_backward(
+            x.data_ptr(),
+            grad_out.data_ptr(),
+            x.numel() // channels,
+            channels,
+            weight.data_ptr(),
+            mean.data_ptr(),
+            rstd.data_ptr(),
+            grad_x.data_ptr(),
+            grad_weight.data_ptr(),
+            grad_bias.data_ptr(),
+            torch.get_num_threads(),
+        )
+        if code != 0:  # not reached, as in the forward
+            raise RuntimeError(f"amsnet's C layer norm has no kernel for {channels} channels")
+        return grad_x, grad_weight, grad_bias, None, None

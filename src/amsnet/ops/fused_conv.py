@@ -72,27 +72,44 @@ def conv_gelu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 
 def conv_scaled_residual(
-    x: torch.Tensor, conv: nn.Conv2d, residual: torch.Tensor, scale: torch.Tensor
+    x: torch.Tensor,
+    conv: nn.Conv2d,
+    residual: torch.Tensor,
+    scale: torch.Tensor,
+    *,
+    input_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``residual + conv(x) * scale``, with ``scale`` one factor per output channel.
+    """``residual + conv(x * input_scale) * scale``, with ``scale`` one factor per output
+    channel and ``input_scale`` (optional) one factor per image and input channel.
 
-    The scale is folded into the convolution's weights and bias (``conv(x) * s`` is the
-    convolution with weights and bias times ``s``), and the addition runs as the kernel's
-    post-op.
+    The scales are folded into the convolution's weights and bias (``conv(x) * s`` is the
+    convolution with weights and bias times ``s``; ``conv(x * t)`` for one image the
+    convolution with the weights' input channels times ``t``), and the addition runs as the
+    kernel's post-op. ``input_scale`` is NAFNet's channel attention: folded in, the attended
+    map is never written (the full-resolution ``(1, 8, 512, 512)`` step of the small NAFNet on
+    2 cores: 3.0 against 2.35 ms). For more than one image the weights would differ per image,
+    so the input is multiplied first.
 
     Args:
         x: ``(B, C_in, H, W)``.
-        conv: a 2-D convolution with zero padding and ``C_out`` outputs.
+        conv: a 2-D convolution with zero padding, one group and ``C_out`` outputs.
         residual: ``(B, C_out, H', W')``, the shape of ``conv(x)``; not modified.
         scale: ``(1, C_out, 1, 1)``.
+        input_scale: ``(B, C_in, 1, 1)`` or ``None``.
 
     Returns:
         ``(B, C_out, H', W')``.
     """
-    if not (fusable(x, conv) and residual.shape[0] == x.shape[0]):
+    fused = fusable(x, conv) and residual.shape[0] == x.shape[0]
+    fold_input = fused and input_scale is not None and x.shape[0] == 1 and conv.groups == 1
+    if input_scale is not None and not fold_input:
+        x = x * input_scale
+    if not fused:
         return torch.addcmul(residual, conv(x), scale)
     factor = scale.reshape(-1)
     weight = conv.weight * factor.view(-1, *([1] * (conv.weight.dim() - 1)))
+    if fold_input:
+        weight = weight * input_scale.reshape(1, -1, *([1] * (conv.weight.dim() - 2)))
     bias = conv.bias * factor if conv.bias is not None else None
     padding, stride, dilation, groups = _geometry(conv)
     return torch.ops.mkldnn._convolution_pointwise.binary(
