@@ -300,16 +300,18 @@ def _self_check(lib: ctypes.CDLL) -> str | None:
         )
         if code != 0:
             return f"returned {code} for {channels} channels"
+        statistics = []
         for row in range(rows):
             part = [float(v) for v in x_buffer[row * channels : (row + 1) * channels]]
             mean = sum(part) / channels
             rstd = 1 / math.sqrt(sum((v - mean) ** 2 for v in part) / channels + eps)
+            statistics.append((part, mean, rstd))
             for c, value in enumerate(part):
                 expected = (value - mean) * rstd * weight[c] + bias[c]
                 got = y_buffer[row * channels + c]
                 if not abs(got - expected) <= 1e-4 * (1 + abs(expected)):
                     return f"{channels} channels, row {row}: {got} instead of {expected}"
-        mismatch = _check_backward(lib, channels, rows, x, weight, bias, eps)
+        mismatch = _check_backward(lib, channels, (x_buffer, w_buffer, b_buffer), eps, statistics)
         if mismatch is not None:
             return mismatch
     return None
@@ -318,20 +320,21 @@ def _self_check(lib: ctypes.CDLL) -> str | None:
 def _check_backward(
     lib: ctypes.CDLL,
     channels: int,
-    rows: int,
-    x: list[float],
-    weight: list[float],
-    bias: list[float],
+    inputs: tuple[ctypes.Array, ctypes.Array, ctypes.Array],
     eps: float,
+    statistics: list[tuple[list[float], float, float]],
 ) -> str | None:
     """The statistics the forward saves and the gradients of the backward, against the
-    formulas in plain Python (for the loss sum(y * g) with a fixed g)."""
+    formulas in plain Python (for the loss sum(y * g) with a fixed g). ``inputs`` are the
+    forward check's x, weight and bias buffers, ``statistics`` its reference rows, means and
+    reciprocal standard deviations."""
+    x_buffer, w_buffer, b_buffer = inputs
+    rows = len(statistics)
+    weight = [float(v) for v in w_buffer]
     values = random.Random(channels)
     grad = [values.uniform(-1, 1) for _ in range(rows * channels)]
     floats = ctypes.c_float * (rows * channels)
-    x_buffer, y_buffer, g_buffer, gx_buffer = floats(*x), floats(), floats(*grad), floats()
-    w_buffer = (ctypes.c_float * channels)(*weight)
-    b_buffer = (ctypes.c_float * channels)(*bias)
+    y_buffer, g_buffer, gx_buffer = floats(), floats(*grad), floats()
     mean_buffer, rstd_buffer = (ctypes.c_float * rows)(), (ctypes.c_float * rows)()
     gw_buffer, gb_buffer = (ctypes.c_float * channels)(), (ctypes.c_float * channels)()
     code = lib.amsnet_channel_norm(
@@ -355,11 +358,8 @@ def _check_backward(
     if code != 0:
         return f"the backward returned {code} for {channels} channels"
     expected_w, expected_b = [0.0] * channels, [0.0] * channels
-    for row in range(rows):
-        part = [float(v) for v in x_buffer[row * channels : (row + 1) * channels]]
+    for row, (part, mean, rstd) in enumerate(statistics):
         g = grad[row * channels : (row + 1) * channels]
-        mean = sum(part) / channels
-        rstd = 1 / math.sqrt(sum((v - mean) ** 2 for v in part) / channels + eps)
         if abs(mean_buffer[row] - mean) > 1e-4 or abs(rstd_buffer[row] - rstd) > 1e-4 * rstd:
             return f"{channels} channels, row {row}: wrong saved statistics"
         n = [(v - mean) * rstd for v in part]
