@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tile", default="auto")
     parser.add_argument("--max-memory", type=float, help="GiB per tile (default: amsnet's)")
     parser.add_argument("--model", help="a shipped model instead of random --net weights")
+    parser.add_argument(
+        "--precision", default="auto", help="the backbone's precision (auto, fp32, bf16, fp16)"
+    )
     args = parser.parse_args(argv)
 
     from amsnet.checkpoint import save_pretrained
@@ -86,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpu",
             "--tile",
             args.tile,
+            "--precision",
+            args.precision,
             "--quiet",
         ]
         if args.max_memory:
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
         megapixels = args.size[0] * args.size[1] / 1e6
         print(
-            f"\n{label} variant {args.variant}: {seconds:.0f} s for "
+            f"\n{label} variant {args.variant}, precision {args.precision}: {seconds:.0f} s for "
             f"{megapixels:.0f} MP ({seconds / megapixels:.1f} s/MP), peak resident memory "
             f"{peak:.2f} GiB (file reading and writing included)"
         )

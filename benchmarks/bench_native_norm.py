@@ -14,6 +14,11 @@ small NAFNet), and training steps of the student (``--train-model``; L1 to a fix
 batch 8 of 96x96, AdamW, as ``--adapt`` runs them), the kernels off and on in alternating
 rounds. fp32, the allocator tuned as inference tunes it. Prints the figures of
 docs/precision.md ("Layer norm as a C kernel").
+
+With ``--bf16``: the bfloat16 kernel instead, alone on bfloat16 ``(2, C, S, S)`` against what
+CPU bfloat16 autocast runs without it (convert to float32, ``F.layer_norm``, convert back),
+then the models in bfloat16 with the C kernels off and on (no training part); figures of
+docs/precision.md ("bfloat16 without autocast's conversions").
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from amsnet.ops.channel_norm import channel_layer_norm
 from amsnet.runtime import tune_cpu_allocator
 
 CASES = [(4, 512), (8, 512), (16, 256), (32, 128), (64, 64)]
+BF16_CASES = [(4, 512), (8, 512), (16, 256), (32, 256), (64, 128), (128, 64), (512, 16)]
 
 
 def _median_ms(run, repeats: int) -> float:
@@ -52,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--train-model", default="student-nafnet")
     parser.add_argument("--train-steps", type=int, default=10, help="steps per round")
+    parser.add_argument("--bf16", action="store_true", help="the bfloat16 kernel (inference)")
     args = parser.parse_args(argv)
+    precision = "bf16" if args.bf16 else "fp32"
     tune_cpu_allocator()
     loaded = native._load()
     print(f"C kernels: {loaded[1].reason}; {torch.get_num_threads()} threads")
@@ -64,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     def switch(on: bool) -> None:
         native._loaded = loaded if on else switched_off
 
+    if args.bf16:
+        _bf16_alone(args.repeats)
     with torch.no_grad():
-        for channels, side in CASES:
+        for channels, side in [] if args.bf16 else CASES:
             x = torch.randn(2, channels, side, side).contiguous(memory_format=torch.channels_last)
             weight, bias = torch.rand(channels) + 0.5, torch.randn(channels)
             floor = _median_ms(lambda x=x: x + x, args.repeats)
@@ -89,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     image = torch.rand(3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     for name in args.models:
-        method = load_for_inference(name, "cpu")
+        method = load_for_inference(name, "cpu", precision)
         plan = plan_tiles(method, args.size, args.size, refine=False, tile=None)
 
         def run(method=method, plan=plan) -> torch.Tensor:
@@ -111,8 +121,32 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name}: {off} -> {on} ms ({ratio:.2f}x; largest output difference {difference:.1e})"
         )
-    _training(args, switch)
+    if not args.bf16:
+        _training(args, switch)
     return 0
+
+
+def _bf16_alone(repeats: int) -> None:
+    """The bfloat16 kernel against autocast's float32 layer norm with its two conversions."""
+    with torch.no_grad():
+        for channels, side in BF16_CASES:
+            x = torch.randn(2, channels, side, side).contiguous(memory_format=torch.channels_last)
+            x = x.bfloat16()
+            weight, bias = torch.rand(channels) + 0.5, torch.randn(channels)
+
+            def autocast_path(x=x, w=weight, b=bias) -> torch.Tensor:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    out = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), w, b, 1e-6)
+                    return out.permute(0, 3, 1, 2).bfloat16()
+
+            theirs = _median_ms(autocast_path, repeats)
+            own = _median_ms(
+                lambda x=x, w=weight, b=bias: channel_layer_norm(x, w, b, 1e-6), repeats
+            )
+            print(
+                f"bf16 (2, {channels}, {side}, {side}): autocast's path {theirs:.2f} ms, "
+                f"C kernel {own:.2f} ms"
+            )
 
 
 def _training(args: argparse.Namespace, switch) -> None:

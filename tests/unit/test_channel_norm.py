@@ -9,7 +9,11 @@ import torch.nn.functional as F
 
 from amsnet import native
 from amsnet.nets import create_net
-from amsnet.ops.channel_norm import channel_layer_norm, native_norm_applies
+from amsnet.ops.channel_norm import (
+    channel_layer_norm,
+    native_bf16_norm_applies,
+    native_norm_applies,
+)
 
 CHANNELS_LAST = torch.channels_last
 
@@ -216,3 +220,37 @@ def test_built_once_then_loaded_from_the_cache(fresh_native):
     assert second.available and second.reason.startswith("loaded") and second.path == first.path
     assert [p.name for p in first.path.parent.iterdir()] == [first.path.name]
     assert os.access(first.path, os.R_OK)
+
+
+@pytest.mark.parametrize("channels", [*native.NORM_CHANNELS, 3, 40, 512])
+def test_the_bfloat16_kernel_is_the_layer_norm_rounded_to_bfloat16(channels):
+    _built()
+    x, weight, bias = _case(channels, batch=2, height=9, width=5)
+    x = x.bfloat16()
+    with torch.no_grad():
+        assert native_bf16_norm_applies(x, weight, bias)
+        out = channel_layer_norm(x, weight, bias, 1e-6)
+        # Under autocast (where the network calls it) it is the same kernel, not autocast's
+        # float32 layer norm.
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(channel_layer_norm(x, weight, bias, 1e-6), out)
+    assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=CHANNELS_LAST)
+    expected = _reference(x.float(), weight, bias, 1e-6)
+    # Rounding to 8 significant bits: at most one bfloat16 step, and nearly always exact.
+    torch.testing.assert_close(out.float(), expected, atol=1e-2, rtol=2**-7)
+    assert (out == expected.bfloat16()).float().mean() > 0.98
+
+
+def test_the_bfloat16_kernel_leaves_training_and_odd_weights_to_pytorch():
+    x, weight, bias = _case(8)
+    x = x.bfloat16()
+    leaf = x.clone().requires_grad_(True)
+    assert not native_bf16_norm_applies(leaf, weight, bias)  # a gradient is asked
+    with torch.no_grad():
+        assert native_bf16_norm_applies(leaf, weight, bias)
+    assert not native_bf16_norm_applies(x, weight[:4], bias[:4])  # one value per channel
+    assert not native_bf16_norm_applies(x, weight.bfloat16(), bias.bfloat16())
+    assert not native_bf16_norm_applies(x.contiguous(), weight, bias)
+    out = channel_layer_norm(leaf, weight, bias, 1e-6)
+    out.float().square().sum().backward()
+    assert leaf.grad is not None and torch.isfinite(leaf.grad.float()).all()

@@ -99,7 +99,8 @@ def test_what_cannot_be_fused_runs_the_plain_composition():
     assert not fusable(x.double(), copy.deepcopy(conv).double())
     with torch.no_grad():
         assert not fusable(x.contiguous(), conv)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not fusable(x.bfloat16(), conv)  # bfloat16 input without autocast
+        with torch.autocast("cpu", dtype=torch.float16):
             assert not fusable(x, conv)
     out = conv_gelu(x, conv)
     assert out.requires_grad
@@ -123,3 +124,58 @@ def test_nafnet_inference_is_its_training_function_without_dropout(monkeypatch):
         plain = net(x)
     torch.testing.assert_close(fused, training, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(plain, training, atol=1e-6, rtol=1e-6)
+
+
+def _bf16(t):
+    return t.bfloat16().float()
+
+
+@needs_onednn
+def test_under_bfloat16_autocast_the_fused_kernels_run_in_bfloat16():
+    # The reference rounds the operands to bfloat16 as the kernels do and computes in float32;
+    # the kernels round their result to bfloat16 (8 significant bits).
+    conv, x = _conv(6, 6, 3, 6), _input(6)
+    head = _conv(6, 4, 1)
+    residual = torch.randn(2, 4, 20, 24).contiguous(memory_format=CHANNELS_LAST)
+    scale = torch.randn(1, 4, 1, 1)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fusable(x, conv) and fusable(x.bfloat16(), conv)
+        activated = conv_gelu(x, conv)
+        out = conv_scaled_residual(activated, head, residual, scale)
+    assert activated.dtype == out.dtype == torch.bfloat16
+    expected = F.gelu(F.conv2d(_bf16(x), _bf16(conv.weight), _bf16(conv.bias), padding=1, groups=6))
+    torch.testing.assert_close(activated.float(), expected, atol=2e-2, rtol=1e-2)
+    folded = F.conv2d(activated.float(), _bf16(head.weight * scale.view(-1, 1, 1, 1)))
+    expected = _bf16(residual) + folded + _bf16(head.bias * scale.view(-1))[None, :, None, None]
+    torch.testing.assert_close(out.float(), expected, atol=3e-2, rtol=1e-2)
+
+
+@needs_onednn
+def test_nafnet_in_bfloat16_is_close_to_float32_and_to_the_unfused_bfloat16_path(monkeypatch):
+    torch.manual_seed(0)
+    net = create_net(
+        "nafnet",
+        preset=None,
+        width=8,
+        encoder_blocks=(1, 1),
+        middle_blocks=1,
+        decoder_blocks=(1, 1),
+    )
+    for name, parameter in net.named_parameters():
+        if name.endswith(("beta", "gamma")):
+            nn.init.normal_(parameter, std=0.5)
+    net = net.eval().to(memory_format=CHANNELS_LAST)
+    x = torch.rand(2, 3, 32, 24).contiguous(memory_format=CHANNELS_LAST)
+    with torch.no_grad():
+        reference = net(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fused = net(x).float()
+        monkeypatch.setattr(fused_conv, "_HAS_FUSED_KERNELS", False)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            plain = net(x).float()
+    spread = reference.abs().max().item()
+    assert (fused - reference).abs().max().item() < 0.03 * spread
+    # The fused path is no further from float32 than PyTorch's own bfloat16 path, give or take.
+    fused_error = (fused - reference).pow(2).mean().sqrt()
+    plain_error = (plain - reference).pow(2).mean().sqrt()
+    assert fused_error < 2 * plain_error + 1e-4

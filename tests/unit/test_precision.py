@@ -7,6 +7,7 @@ import logging
 import pytest
 import torch
 
+from amsnet import native
 from amsnet import precision as precision_module
 from amsnet.config import ExperimentConfig, validate
 from amsnet.errors import ConfigError
@@ -83,7 +84,7 @@ def test_an_unknown_precision_names_the_flag_and_the_choices():
         resolve_precision("half", CPU, flag="train.precision")
 
 
-def test_auto_listens_to_the_card_and_to_the_backbone(simulated_cpu):
+def test_auto_listens_to_the_card_and_to_the_backbone(simulated_cpu, monkeypatch):
     simulated_cpu("amx_bf16")
     wide = AMSNet(create_net("dncnn", preset="small"))
     assert choose_precision(wide, "auto", CPU) is torch.bfloat16
@@ -95,8 +96,14 @@ def test_auto_listens_to_the_card_and_to_the_backbone(simulated_cpu):
     assert choose_precision(wide, "auto", CPU, card=slow) is None
     # An older card's text verdict is no verdict.
     assert choose_precision(wide, "auto", CPU, card={"reduced_precision": "not measured"})
-    # The narrow layer-norm networks are not faster in bf16 on a CPU; the paper widths are.
+    # The narrow layer-norm networks are not faster in bf16 on a CPU, the paper widths are;
+    # a narrow NAFNet is when amsnet's bfloat16 layer norm in C is there.
+    monkeypatch.setattr(native, "library", lambda: None)
     assert choose_precision(AMSNet(create_net("nafnet", preset="small")), "auto", CPU) is None
+    monkeypatch.setattr(native, "library", lambda: object())
+    small = AMSNet(create_net("nafnet", preset="small"))
+    assert choose_precision(small, "auto", CPU) is torch.bfloat16
+    assert choose_precision(small, "auto", CPU, card=slow) is None
     assert not create_net("restormer", preset="small").reduced_precision_pays
     assert create_net(
         "nafnet", width=32, encoder_blocks=(1,), decoder_blocks=(1,), middle_blocks=1

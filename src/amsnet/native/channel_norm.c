@@ -13,6 +13,11 @@
  * The backward (for training) computes dL/dx per pixel from the saved mean and rstd and sums
  * dL/dweight and dL/dbias over the pixels, per thread in double.
  *
+ * A bfloat16 variant (inference only, any channel count up to BF16_MAX_CHANNELS) reads and
+ * writes bfloat16 and computes in float32: under CPU bfloat16 autocast PyTorch would convert the
+ * bfloat16 feature map to float32, normalise it and convert it back for the next convolution,
+ * three passes where this is one.
+ *
  * Built by amsnet.native on first use (cc -O3 -march=native -fopenmp); the threads are
  * PyTorch's OpenMP runtime (the same libgomp.so.1, shared by soname) and the count is passed
  * in by the caller (torch.get_num_threads()).
@@ -20,6 +25,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define BLOCK 16
 
@@ -172,4 +178,110 @@ int amsnet_channel_norm_backward(const float *x, const float *grad_y, int64_t ro
 /* The channel counts with a kernel, for the Python side to check against. */
 int amsnet_channel_norm_supports(int64_t channels) {
     return channels == 4 || channels == 8 || channels == 16 || channels == 32;
+}
+
+/* bfloat16 is the upper half of a float32. */
+static inline float bf16_to_float(uint16_t value) {
+    const uint32_t bits = (uint32_t)value << 16;
+    float result;
+    memcpy(&result, &bits, sizeof result);
+    return result;
+}
+
+/* Round to nearest, ties to even, as PyTorch's conversion does; a NaN stays a (quiet) NaN. */
+static inline uint16_t float_to_bf16(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40u);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)(bits >> 16);
+}
+
+#define BF16_MAX_CHANNELS 4096
+
+/* One row of the bfloat16 kernel; row holds its values converted to float32. */
+static void bf16_row(const uint16_t *restrict x, uint16_t *restrict y, int64_t channels,
+                     const float *restrict weight, const float *restrict bias, float eps,
+                     float *restrict row) {
+    float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t c = 0; c < channels; ++c) {
+        row[c] = bf16_to_float(x[c]);
+        sum += row[c];
+    }
+    const float mean = sum / (float)channels;
+    float squares = 0.f;
+#pragma omp simd reduction(+ : squares)
+    for (int64_t c = 0; c < channels; ++c) squares += (row[c] - mean) * (row[c] - mean);
+    const float rstd = 1.f / sqrtf(squares / (float)channels + eps);
+#pragma omp simd
+    for (int64_t c = 0; c < channels; ++c)
+        y[c] = float_to_bf16((row[c] - mean) * rstd * weight[c] + bias[c]);
+}
+
+/* The short rows NAFNet has (4 to 32 channels) BLOCK at a time, as in the float32 kernel: the
+ * block is converted to float32 first, then the statistics are vectorised across rows. */
+#define DEFINE_NORM_BF16(C)                                                                   \
+    static void norm_bf16_##C(const uint16_t *restrict x, uint16_t *restrict y, int64_t rows, \
+                              const float *restrict weight, const float *restrict bias,       \
+                              float eps, int threads) {                                       \
+        const int64_t blocks = rows / BLOCK;                                                  \
+        _Pragma("omp parallel for schedule(static) num_threads(threads)")                     \
+        for (int64_t k = 0; k < blocks; ++k) {                                                \
+            const uint16_t *restrict xk = x + k * BLOCK * C;                                  \
+            uint16_t *restrict yk = y + k * BLOCK * C;                                        \
+            float xb[BLOCK * C], mean[BLOCK], rstd[BLOCK];                                    \
+            for (int i = 0; i < BLOCK * C; ++i) xb[i] = bf16_to_float(xk[i]);                 \
+            _Pragma("omp simd")                                                               \
+            for (int p = 0; p < BLOCK; ++p) {                                                 \
+                float sum = 0.f;                                                              \
+                for (int c = 0; c < C; ++c) sum += xb[p * C + c];                             \
+                mean[p] = sum * (1.f / C);                                                    \
+            }                                                                                 \
+            _Pragma("omp simd")                                                               \
+            for (int p = 0; p < BLOCK; ++p) {                                                 \
+                float squares = 0.f;                                                          \
+                for (int c = 0; c < C; ++c) {                                                 \
+                    const float d = xb[p * C + c] - mean[p];                                  \
+                    squares += d * d;                                                         \
+                }                                                                             \
+                rstd[p] = 1.f / sqrtf(squares * (1.f / C) + eps);                             \
+            }                                                                                 \
+            for (int p = 0; p < BLOCK; ++p)                                                   \
+                for (int c = 0; c < C; ++c)                                                   \
+                    yk[p * C + c] = float_to_bf16((xb[p * C + c] - mean[p]) * rstd[p] *       \
+                                                      weight[c] +                             \
+                                                  bias[c]);                                   \
+        }                                                                                     \
+        float row[C];                                                                         \
+        for (int64_t p = blocks * BLOCK; p < rows; ++p)                                       \
+            bf16_row(x + p * C, y + p * C, C, weight, bias, eps, row);                        \
+    }
+
+DEFINE_NORM_BF16(4)
+DEFINE_NORM_BF16(8)
+DEFINE_NORM_BF16(16)
+DEFINE_NORM_BF16(32)
+
+/* y = layer_norm(x) over rows of `channels` bfloat16 values, weight and bias float32.
+ * Returns 0 when done, 1 for a channel count outside 1..BF16_MAX_CHANNELS. */
+int amsnet_channel_norm_bf16(const uint16_t *x, uint16_t *y, int64_t rows, int64_t channels,
+                             const float *weight, const float *bias, float eps, int threads) {
+    if (threads < 1) threads = 1;
+    if (channels < 1 || channels > BF16_MAX_CHANNELS) return 1;
+    switch (channels) {
+        case 4: norm_bf16_4(x, y, rows, weight, bias, eps, threads); return 0;
+        case 8: norm_bf16_8(x, y, rows, weight, bias, eps, threads); return 0;
+        case 16: norm_bf16_16(x, y, rows, weight, bias, eps, threads); return 0;
+        case 32: norm_bf16_32(x, y, rows, weight, bias, eps, threads); return 0;
+        default: break;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        float row[BF16_MAX_CHANNELS];
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < rows; ++p)
+            bf16_row(x + p * channels, y + p * channels, channels, weight, bias, eps, row);
+    }
+    return 0;
 }

@@ -10,7 +10,8 @@ from amsnet.ops.channel_norm import channel_layer_norm
 REDUCED_PRECISION_MIN_WIDTH = 32
 """Narrowest first-level width at which a layer-norm network (NAFNet, Restormer) runs faster
 in bfloat16 autocast than in fp32 on a CPU (measured: widths 8 and 12 slower or equal, 32 and
-48 faster; docs/precision.md). Narrower ones set ``reduced_precision_pays = False``."""
+48 faster; docs/precision.md). Narrower ones set ``reduced_precision_pays = False``, except a
+NAFNet with amsnet's C kernels built (its fused bfloat16 path is faster, docs/precision.md)."""
 
 
 class ChannelLayerNorm(nn.Module):

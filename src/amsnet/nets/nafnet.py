@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from amsnet import native
 from amsnet.errors import ConfigError
 from amsnet.nets.layers import ChannelLayerNorm, REDUCED_PRECISION_MIN_WIDTH
 from amsnet.nets.registry import register_net
@@ -188,7 +189,6 @@ class NAFNet(nn.Module):
 
     size_multiple: int = 16
     blind_spot: bool = False
-    reduced_precision_pays: bool = True
 
     def __init__(
         self,
@@ -214,10 +214,7 @@ class NAFNet(nn.Module):
                 f"width * dw_expand >= 2; got in_channels={in_channels}, width={width}, "
                 f"dw_expand={dw_expand}, ffn_expand={ffn_expand}"
             )
-        # Measured on a 2-core AMX CPU (docs/precision.md): bfloat16 autocast runs the paper
-        # width (32) 1.2x faster and the small width (8) 7% slower, its time being in layer
-        # norms, GELU and element-wise chains; amsnet.precision keeps narrow ones in fp32.
-        self.reduced_precision_pays = width >= REDUCED_PRECISION_MIN_WIDTH
+        self.width = width
         stage = partial(_stage, dw_expand=dw_expand, ffn_expand=ffn_expand, dropout=dropout)
         self.size_multiple = 2 ** len(encoder_blocks)
 
@@ -242,6 +239,19 @@ class NAFNet(nn.Module):
             )
             channels //= 2
             self.decoders.append(stage(channels, num_blocks))
+
+    @property
+    def reduced_precision_pays(self) -> bool:
+        """Whether bfloat16 runs this network faster than float32 on a CPU (with native
+        bfloat16). The paper width (32) always does. A narrow one (the small preset, width 8)
+        does only with amsnet's bfloat16 layer norm in C: its time is in layer norms and
+        element-wise chains, which autocast alone would run with a conversion before and after
+        each (10-16% slower than float32); with the C norm and the bfloat16 fused convolutions
+        AMSNet B at 512x512 ran 1.34x faster and the shipped student 1.36x (2 cores, AMD EPYC
+        with AVX512-BF16, 2026-12-08; docs/precision.md)."""
+        if self.width >= REDUCED_PRECISION_MIN_WIDTH:
+            return True
+        return native.library() is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Denoise a batch.

@@ -59,7 +59,7 @@ _register(
     ShippedModel(
         name="student-nafnet",
         file="student-nafnet.safetensors",
-        sha256="9509300aa852c3774835daf69d945950ea2c16872f27933040350379ee7ade14",
+        sha256="6688b9a80954f67e7369da8d829293f6967f06d2577f02a27476adcf2da0851f",
         role="student",
         summary="one-pass NAFNet (small) distilled from amsnet-nafnet-p's P-E output at three "
         "scales (full size, 2x and 3x downscaled); the default",
@@ -70,7 +70,7 @@ _register(
     ShippedModel(
         name="amsnet-nafnet-p",
         file="amsnet-nafnet-p.safetensors",
-        sha256="80cc1690e132ba1f974be7dd8a5939ee91b08da5da94011b4ac8eb0742aa6eb5",
+        sha256="0cee2aef501291cc6c2913e104fd84e6b3b727da1c3e1e724c505fba29f787ed",
         role="teacher",
         summary="AMSNet-P around NAFNet (small), the student's teacher; variant E adds R3",
         config="configs/zoo/nafnet-teacher-p.yaml",
