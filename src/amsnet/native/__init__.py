@@ -243,15 +243,16 @@ def _compile(compiler: list[str], path: Path) -> str | None:
     return None
 
 
+# The forward kernels' first arguments: x (rows x channels, contiguous; float32, or bfloat16 for
+# the bfloat16 kernel), y (the same shape and dtype, written), rows, channels, weight and bias
+# (channels float32 each), eps.
+_FORWARD_ARGUMENTS = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
+_FORWARD_ARGUMENTS += [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_float]
+
+
 def _declare(lib: ctypes.CDLL) -> None:
     lib.amsnet_channel_norm.argtypes = [
-        ctypes.c_void_p,  # x: rows x channels float32, contiguous
-        ctypes.c_void_p,  # y: the same shape, written
-        ctypes.c_int64,  # rows
-        ctypes.c_int64,  # channels
-        ctypes.c_void_p,  # weight: channels float32
-        ctypes.c_void_p,  # bias: channels float32
-        ctypes.c_float,  # eps
+        *_FORWARD_ARGUMENTS,
         ctypes.c_void_p,  # mean: rows float32, written, or NULL
         ctypes.c_void_p,  # rstd: rows float32, written, or NULL
         ctypes.c_int,  # threads
@@ -271,16 +272,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         ctypes.c_int,  # threads
     ]
     lib.amsnet_channel_norm_backward.restype = ctypes.c_int
-    lib.amsnet_channel_norm_bf16.argtypes = [
-        ctypes.c_void_p,  # x: rows x channels bfloat16, contiguous
-        ctypes.c_void_p,  # y: the same shape, written
-        ctypes.c_int64,  # rows
-        ctypes.c_int64,  # channels
-        ctypes.c_void_p,  # weight: channels float32
-        ctypes.c_void_p,  # bias: channels float32
-        ctypes.c_float,  # eps
-        ctypes.c_int,  # threads
-    ]
+    lib.amsnet_channel_norm_bf16.argtypes = [*_FORWARD_ARGUMENTS, ctypes.c_int]  # threads
     lib.amsnet_channel_norm_bf16.restype = ctypes.c_int
     lib.amsnet_channel_norm_supports.argtypes = [ctypes.c_int64]
     lib.amsnet_channel_norm_supports.restype = ctypes.c_int

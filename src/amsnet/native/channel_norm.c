@@ -29,6 +29,33 @@
 
 #define BLOCK 16
 
+/* The mean and reciprocal standard deviation of BLOCK rows of C floats, vectorised across the
+ * rows (one lane per row). */
+#define DEFINE_BLOCK_STATISTICS(C)                                                            \
+    static inline void block_statistics_##C(const float *restrict xb, float *restrict mean,   \
+                                            float *restrict rstd, float eps) {                \
+        _Pragma("omp simd")                                                                   \
+        for (int p = 0; p < BLOCK; ++p) {                                                     \
+            float sum = 0.f;                                                                  \
+            for (int c = 0; c < C; ++c) sum += xb[p * C + c];                                 \
+            mean[p] = sum * (1.f / C);                                                        \
+        }                                                                                     \
+        _Pragma("omp simd")                                                                   \
+        for (int p = 0; p < BLOCK; ++p) {                                                     \
+            float squares = 0.f;                                                              \
+            for (int c = 0; c < C; ++c) {                                                     \
+                const float d = xb[p * C + c] - mean[p];                                      \
+                squares += d * d;                                                             \
+            }                                                                                 \
+            rstd[p] = 1.f / sqrtf(squares * (1.f / C) + eps);                                 \
+        }                                                                                     \
+    }
+
+DEFINE_BLOCK_STATISTICS(4)
+DEFINE_BLOCK_STATISTICS(8)
+DEFINE_BLOCK_STATISTICS(16)
+DEFINE_BLOCK_STATISTICS(32)
+
 #define DEFINE_NORM(C)                                                                        \
     static void one_row_##C(const float *restrict x, float *restrict y,                       \
                             const float *restrict weight, const float *restrict bias,         \
@@ -54,21 +81,7 @@
             const float *restrict xb = x + k * BLOCK * C;                                     \
             float *restrict yb = y + k * BLOCK * C;                                           \
             float mean[BLOCK], rstd[BLOCK];                                                   \
-            _Pragma("omp simd")                                                               \
-            for (int p = 0; p < BLOCK; ++p) {                                                 \
-                float sum = 0.f;                                                              \
-                for (int c = 0; c < C; ++c) sum += xb[p * C + c];                             \
-                mean[p] = sum * (1.f / C);                                                    \
-            }                                                                                 \
-            _Pragma("omp simd")                                                               \
-            for (int p = 0; p < BLOCK; ++p) {                                                 \
-                float squares = 0.f;                                                          \
-                for (int c = 0; c < C; ++c) {                                                 \
-                    const float d = xb[p * C + c] - mean[p];                                  \
-                    squares += d * d;                                                         \
-                }                                                                             \
-                rstd[p] = 1.f / sqrtf(squares * (1.f / C) + eps);                             \
-            }                                                                                 \
+            block_statistics_##C(xb, mean, rstd, eps);                                        \
             for (int p = 0; p < BLOCK; ++p)                                                   \
                 for (int c = 0; c < C; ++c)                                                   \
                     yb[p * C + c] = (xb[p * C + c] - mean[p]) * rstd[p] * weight[c] + bias[c]; \
@@ -232,21 +245,7 @@ static void bf16_row(const uint16_t *restrict x, uint16_t *restrict y, int64_t c
             uint16_t *restrict yk = y + k * BLOCK * C;                                        \
             float xb[BLOCK * C], mean[BLOCK], rstd[BLOCK];                                    \
             for (int i = 0; i < BLOCK * C; ++i) xb[i] = bf16_to_float(xk[i]);                 \
-            _Pragma("omp simd")                                                               \
-            for (int p = 0; p < BLOCK; ++p) {                                                 \
-                float sum = 0.f;                                                              \
-                for (int c = 0; c < C; ++c) sum += xb[p * C + c];                             \
-                mean[p] = sum * (1.f / C);                                                    \
-            }                                                                                 \
-            _Pragma("omp simd")                                                               \
-            for (int p = 0; p < BLOCK; ++p) {                                                 \
-                float squares = 0.f;                                                          \
-                for (int c = 0; c < C; ++c) {                                                 \
-                    const float d = xb[p * C + c] - mean[p];                                  \
-                    squares += d * d;                                                         \
-                }                                                                             \
-                rstd[p] = 1.f / sqrtf(squares * (1.f / C) + eps);                             \
-            }                                                                                 \
+            block_statistics_##C(xb, mean, rstd, eps);                                        \
             for (int p = 0; p < BLOCK; ++p)                                                   \
                 for (int c = 0; c < C; ++c)                                                   \
                     yk[p * C + c] = float_to_bf16((xb[p * C + c] - mean[p]) * rstd[p] *       \

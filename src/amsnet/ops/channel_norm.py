@@ -89,8 +89,9 @@ def channel_layer_norm(
     """
     if native_bf16_norm_applies(x, weight, bias):
         lib = native.library()
-        if lib is not None:
-            return _native_bf16_forward(lib, x, weight, bias, eps)
+        out = _native_forward(lib, x, weight, bias, eps, None) if lib is not None else None
+        if out is not None:
+            return out
     elif native_norm_applies(x, weight, bias):
         lib = native.library()
         if lib is not None:
@@ -108,12 +109,13 @@ def channel_layer_norm(
 def _native_forward(
     lib, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, stats
 ) -> torch.Tensor | None:
-    """The C forward into a new channels-last tensor; ``stats`` is ``None`` or the pair of
-    ``(rows,)`` tensors that receive each pixel's mean and reciprocal standard deviation.
-    ``None`` when the library has no kernel for this channel count."""
+    """The C forward into a new channels-last tensor of ``x``'s dtype (float32, or bfloat16
+    with float32 statistics); ``stats`` is ``None`` or, for float32, the pair of ``(rows,)``
+    tensors that receive each pixel's mean and reciprocal standard deviation. ``None`` when
+    the library has no kernel for this channel count."""
     out = torch.empty_like(x, memory_format=torch.channels_last)
     channels = x.shape[1]
-    code = lib.amsnet_channel_norm(
+    arguments = (
         x.data_ptr(),
         out.data_ptr(),
         x.numel() // channels,
@@ -121,32 +123,14 @@ def _native_forward(
         weight.data_ptr(),
         bias.data_ptr(),
         eps,
-        stats[0].data_ptr() if stats is not None else None,
-        stats[1].data_ptr() if stats is not None else None,
-        torch.get_num_threads(),
     )
+    threads = torch.get_num_threads()
+    if x.dtype == torch.bfloat16:
+        code = lib.amsnet_channel_norm_bf16(*arguments, threads)
+    else:
+        saved = (stats[0].data_ptr(), stats[1].data_ptr()) if stats is not None else (None, None)
+        code = lib.amsnet_channel_norm(*arguments, *saved, threads)
     return out if code == 0 else None
-
-
-def _native_bf16_forward(
-    lib, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float
-) -> torch.Tensor:
-    """The bfloat16 C forward (statistics in float32) into a new channels-last tensor."""
-    out = torch.empty_like(x, memory_format=torch.channels_last)
-    channels = x.shape[1]
-    code = lib.amsnet_channel_norm_bf16(
-        x.data_ptr(),
-        out.data_ptr(),
-        x.numel() // channels,
-        channels,
-        weight.data_ptr(),
-        bias.data_ptr(),
-        eps,
-        torch.get_num_threads(),
-    )
-    if code != 0:  # not reached: native_bf16_norm_applies checks the channel count
-        raise RuntimeError(f"amsnet's bfloat16 layer norm has no kernel for {channels} channels")
-    return out
 
 
 class _NativeLayerNorm(torch.autograd.Function):
