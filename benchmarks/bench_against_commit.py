@@ -9,9 +9,11 @@ own ``src/``, loads each model with ``amsnet.inference.load_for_inference(name, 
 (each side's own weights and its own inference preparation: allocator thresholds, memory
 layout, fused kernels), and times ``method.denoise`` on one ``--size`` x ``--size`` image:
 AMSNet B for a model with masks, the single pass for the student; the median of
-``--repeats`` calls after a warm-up. Both sides run in fp32 with the same thread count. The
-largest difference between the two sides' outputs is printed as well: a speed-up that
-changed the result would show there.
+``--repeats`` calls after a warm-up. Both sides run in fp32 with the same thread count, unless
+``--precision`` names another precision for this checkout (``auto``: what ``amsnet denoise``
+would choose, e.g. bfloat16 for the shipped NAFNets on a CPU with native bfloat16; the
+reference stays in fp32). The largest difference between the two sides' outputs is printed as
+well: a speed-up that changed the result would show there.
 
 Used for issue 16's "faster than today" target: 43dd41e is the last commit before that work.
 """
@@ -33,6 +35,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 def _child(args: argparse.Namespace) -> int:
     # Imported here: the parent must not import this checkout's amsnet, the child imports
     # whichever tree PYTHONPATH names.
+    import inspect
     import time
 
     import numpy as np
@@ -41,6 +44,10 @@ def _child(args: argparse.Namespace) -> int:
     import amsnet
     from amsnet.inference import load_for_inference
 
+    # A commit from before the precision setting runs in fp32 and takes no such argument.
+    takes_precision = "precision" in inspect.signature(load_for_inference).parameters
+    options = {"precision": args.precision} if takes_precision else {}
+
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, args.size, args.size, generator=generator)
@@ -48,7 +55,7 @@ def _child(args: argparse.Namespace) -> int:
     outputs: dict[str, np.ndarray] = {}
     with torch.no_grad():
         for name in args.models:
-            method = load_for_inference(name, "cpu")
+            method = load_for_inference(name, "cpu", **options)
             method.denoise(image)
             times = []
             for _ in range(args.repeats):
@@ -62,7 +69,9 @@ def _child(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_side(tree: Path, args: argparse.Namespace, output: Path) -> dict[str, float]:
+def _run_side(
+    tree: Path, args: argparse.Namespace, output: Path, precision: str
+) -> dict[str, float]:
     environment = dict(os.environ, PYTHONPATH=str(tree / "src"))
     command = [
         sys.executable,
@@ -75,6 +84,8 @@ def _run_side(tree: Path, args: argparse.Namespace, output: Path) -> dict[str, f
         str(args.repeats),
         "--threads",
         str(args.threads),
+        "--precision",
+        precision,
         "--models",
         *args.models,
     ]
@@ -97,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="this checkout's backbone precision (the reference runs in fp32)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
@@ -116,12 +133,14 @@ def main(argv: list[str] | None = None) -> int:
             }
             for _ in range(args.rounds):
                 for side, tree in (("ref", reference), ("now", REPOSITORY)):
-                    for name, ms in _run_side(tree, args, Path(scratch) / f"{side}.npz").items():
+                    precision = "fp32" if side == "ref" else args.precision
+                    output = Path(scratch) / f"{side}.npz"
+                    for name, ms in _run_side(tree, args, output, precision).items():
                         times[name][side].append(ms)
             ref_out, now_out = (np.load(Path(scratch) / f"{s}.npz") for s in ("ref", "now"))
             print(
-                f"{args.size}x{args.size}, fp32, {args.threads} threads, "
-                f"{args.ref} against this checkout, ms (median of {args.repeats}) per round:"
+                f"{args.size}x{args.size}, {args.threads} threads, {args.ref} (fp32) against "
+                f"this checkout ({args.precision}), ms (median of {args.repeats}) per round:"
             )
             for name in args.models:
                 before, after = times[name]["ref"], times[name]["now"]
