@@ -152,6 +152,23 @@ def test_a_students_teacher_is_adapted_only_when_asked():
         amsnet.adapt(teacher, photo, steps=2, teacher_steps=2)
 
 
+def test_a_students_adaptation_makes_its_targets_with_the_teacher_in_float32(monkeypatch):
+    import amsnet.api
+
+    loaded = []
+    original = amsnet.api.load_for_inference
+
+    def recording(weights, device="auto", precision="auto"):
+        method = original(weights, device, precision)
+        loaded.append((str(weights), precision, getattr(method, "backbone_dtype", None)))
+        return method
+
+    monkeypatch.setattr(amsnet.api, "load_for_inference", recording)
+    noisy, _ = _camera_noisy_photo()
+    amsnet.adapt(amsnet.load(DEFAULT_MODEL), noisy[0, :, :64, :64], steps=1)
+    assert loaded and all(p == "fp32" and dtype is None for _, p, dtype in loaded)
+
+
 def test_denoise_cli_checks_options_before_work(tmp_path, capsys):
     image = tmp_path / "x.png"
     PILImage.fromarray(np.zeros((20, 20, 3), np.uint8)).save(image)
