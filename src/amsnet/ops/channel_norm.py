@@ -44,10 +44,14 @@ def native_bf16_norm_applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.
         _native_layout(x, weight, bias)
         and x.dtype == torch.bfloat16
         and x.shape[1] <= native.BF16_MAX_CHANNELS
-        and not (
-            torch.is_grad_enabled()
-            and (x.requires_grad or weight.requires_grad or bias.requires_grad)
-        )
+        and not _wants_grad(x, weight, bias)
+    )
+
+
+def _wants_grad(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> bool:
+    """Whether autograd will ask for a gradient through the norm."""
+    return torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or bias.requires_grad
     )
 
 
@@ -95,10 +99,7 @@ def channel_layer_norm(
     elif native_norm_applies(x, weight, bias):
         lib = native.library()
         if lib is not None:
-            wants_grad = torch.is_grad_enabled() and (
-                x.requires_grad or weight.requires_grad or bias.requires_grad
-            )
-            if wants_grad:
+            if _wants_grad(x, weight, bias):
                 return _NativeLayerNorm.apply(x, weight, bias, eps, lib)
             out = _native_forward(lib, x, weight, bias, eps, None)
             if out is not None:

@@ -39,25 +39,23 @@ from torch import nn
 _HAS_FUSED_KERNELS = hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
-def kernel_dtype(x: torch.Tensor, conv: nn.Conv2d) -> torch.dtype | None:
-    """The dtype a fused kernel would run ``conv`` on ``x`` in: float32 for float32 tensors
-    outside autocast, bfloat16 under CPU bfloat16 autocast (``x`` float32 or bfloat16, the
-    weights float32, as autocast leaves them), else ``None`` (no fused kernel)."""
+_AUTOCAST_INPUTS = (torch.float32, torch.bfloat16)
+
+
+def fused_dtype(x: torch.Tensor, conv: nn.Conv2d) -> torch.dtype | None:
+    """The dtype a fused oneDNN kernel would run ``conv`` on ``x`` in, or ``None`` when it
+    cannot run (see the module): float32 for float32 tensors outside autocast, bfloat16 under
+    CPU bfloat16 autocast (``x`` float32 or bfloat16, the weights float32, as autocast leaves
+    them)."""
     if x.device.type != "cpu" or conv.weight.dtype != torch.float32:
         return None
     if torch.is_autocast_enabled("cpu"):
         autocast_to_bf16 = torch.get_autocast_dtype("cpu") == torch.bfloat16
-        return torch.bfloat16 if autocast_to_bf16 and x.dtype in _AUTOCAST_INPUTS else None
-    return torch.float32 if x.dtype == torch.float32 else None
-
-
-_AUTOCAST_INPUTS = (torch.float32, torch.bfloat16)
-
-
-def fusable(x: torch.Tensor, conv: nn.Conv2d) -> bool:
-    """Whether ``conv`` applied to ``x`` can run as a fused oneDNN kernel (see the module)."""
-    return (
-        kernel_dtype(x, conv) is not None
+        dtype = torch.bfloat16 if autocast_to_bf16 and x.dtype in _AUTOCAST_INPUTS else None
+    else:
+        dtype = torch.float32 if x.dtype == torch.float32 else None
+    runs = (
+        dtype is not None
         and not torch.is_grad_enabled()
         and conv.padding_mode == "zeros"
         and not isinstance(conv.padding, str)
@@ -69,6 +67,12 @@ def fusable(x: torch.Tensor, conv: nn.Conv2d) -> bool:
         and not torch.compiler.is_compiling()
         and not torch.jit.is_tracing()
     )
+    return dtype if runs else None
+
+
+def fusable(x: torch.Tensor, conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` applied to ``x`` can run as a fused oneDNN kernel (see the module)."""
+    return fused_dtype(x, conv) is not None
 
 
 def _geometry(conv: nn.Conv2d) -> tuple[list[int], list[int], list[int], int]:
@@ -85,15 +89,14 @@ def conv_gelu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     Returns:
         ``(B, C_out, H', W')``, channels-last when fused.
     """
-    if not fusable(x, conv):
+    dtype = fused_dtype(x, conv)
+    if dtype is None:
         return F.gelu(conv(x))
     padding, stride, dilation, groups = _geometry(conv)
-    dtype = kernel_dtype(x, conv)
-    bias = conv.bias.to(dtype) if conv.bias is not None else None
     return torch.ops.mkldnn._convolution_pointwise(
         x.to(dtype),
         conv.weight.to(dtype),
-        bias,
+        conv.bias.to(dtype) if conv.bias is not None else None,
         padding,
         stride,
         dilation,
@@ -133,7 +136,8 @@ def conv_scaled_residual(
     Returns:
         ``(B, C_out, H', W')``.
     """
-    fused = fusable(x, conv) and residual.shape[0] == x.shape[0]
+    dtype = fused_dtype(x, conv) if residual.shape[0] == x.shape[0] else None
+    fused = dtype is not None
     fold_input = fused and input_scale is not None and x.shape[0] == 1 and conv.groups == 1
     if input_scale is not None and not fold_input:
         x = x * input_scale
@@ -146,7 +150,6 @@ def conv_scaled_residual(
     bias = conv.bias * factor if conv.bias is not None else None
     padding, stride, dilation, groups = _geometry(conv)
     # Under bfloat16 autocast the scales are folded in float32, then the product is rounded.
-    dtype = kernel_dtype(x, conv)
     return torch.ops.mkldnn._convolution_pointwise.binary(
         x.to(dtype),
         residual.to(dtype).contiguous(memory_format=torch.channels_last),
