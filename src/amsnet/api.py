@@ -456,7 +456,8 @@ def distill(
         overrides: ``key.path=value`` settings of the experiment (as ``amsnet train --set``).
         **settings: arguments of :func:`amsnet.training.distillation.distillation_experiment`
             (``steps``, ``regions``, ``region_size``, ``net``, ``preset``, ``lr``,
-            ``crop_size``, ``downscale_factors``, ``batch_size``, ``teacher_variant``,
+            ``crop_size``, ``downscale_factors``, ``noise_scales``, ``batch_size``,
+            ``teacher_variant``,
             ``precision``, ``teacher_precision``, ``init_from_teacher``, ``seed``,
             ``cache_dir``).
 
@@ -507,6 +508,8 @@ def distill(
             "regions": config.data.train.regions,
             "region_size": config.data.train.region_size,
             "downscale_factors": config.data.train.downscale_factors,
+            "noise_scales": config.data.train.noise_scales,
+            "teacher_precision": config.data.train.teacher_precision,
         },
         "steps": result.step,
         "training_seconds": round(result.seconds, 1),

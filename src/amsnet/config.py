@@ -17,6 +17,7 @@ and are not checked here: a missing folder is reported when the data is opened.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import types
 import typing
@@ -214,6 +215,21 @@ def check_downscale_factors(factors: tuple[int, ...] | list[int]) -> None:
         )
 
 
+def check_noise_scales(scales: tuple[float, ...] | list[float]) -> None:
+    """Raise :class:`~amsnet.errors.ConfigError` unless ``scales`` is a non-empty list of
+    numbers in ``[0, 1]`` (``data.train.noise_scales``,
+    :class:`amsnet.data.training_crops.TrainingCrops`)."""
+    if not scales or any(
+        isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s)
+        for s in scales
+    ):
+        raise ConfigError(f"noise_scales must be a non-empty list of numbers, got {scales!r}")
+    if not all(0.0 <= s <= 1.0 for s in scales):
+        raise ConfigError(
+            f"noise_scales must lie between 0 and 1 (1: the noise as it is), got {list(scales)}"
+        )
+
+
 SKIMAGE_SOURCE = "skimage"
 """``data.train.source`` / ``data.val.root`` value naming the photos bundled with scikit-image."""
 
@@ -299,9 +315,11 @@ class TrainDataConfig(_Strict):
     file."""
     teacher_variant: Literal["B", "E"] = "E"
     """``distillation``: the teacher output to reproduce (``E``: with R3)."""
-    teacher_precision: Precision = "auto"
+    teacher_precision: Precision = "fp32"
     """``distillation``: the precision of the teacher's backbone (:mod:`amsnet.precision`);
-    the precision it resolves to is part of the cache key."""
+    the precision it resolves to is part of the cache key. float32 by default: the targets
+    are made once and cached, the shipped student was distilled from float32 targets, and
+    float32 targets measured better for adaptation (``docs/precision.md``)."""
     regions: int = Field(1024, ge=1, le=1_000_000)
     """``distillation``: how many regions of the pool the teacher denoises (drawn from
     ``experiment.seed``, images chosen in proportion to their area)."""
@@ -329,6 +347,10 @@ class TrainDataConfig(_Strict):
     """Box-downscaling factors each crop draws from uniformly (repeat one to weight it): a crop
     ``f`` times larger, averaged over ``f x f`` blocks, noisy and target alike
     (:class:`amsnet.data.training_crops.TrainingCrops`). ``[1]``: full resolution only."""
+    noise_scales: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    """Noise-strength factors each crop draws from uniformly (repeat one to weight it), in
+    ``[0, 1]``: the noisy crop becomes ``target + s (noisy - target)``, the same noise ``s``
+    times weaker. Needs targets (a clean image or a teacher's output). ``[1]``: as it is."""
 
     @model_validator(mode="after")
     def _check_kind(self) -> TrainDataConfig:
@@ -345,6 +367,7 @@ class TrainDataConfig(_Strict):
                     f"{self.kind}; remove it or change data.train.kind"
                 )
         check_downscale_factors(self.downscale_factors)
+        check_noise_scales(self.noise_scales)
         widest = self.crop_size * max(self.downscale_factors)
         if self.kind == "distillation" and self.region_size < widest:
             raise ValueError(

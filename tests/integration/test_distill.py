@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 import amsnet
 from amsnet.checkpoint import read_header
 from amsnet.cli import main
-from amsnet.config import TrainDataConfig
+from amsnet.config import ExperimentConfig, TrainDataConfig, validate
 from amsnet.errors import ConfigError
 from amsnet.inference import denoise_image
 from amsnet.methods import AMSNet, Distilled
@@ -170,6 +170,9 @@ def test_distillation_moves_a_tiny_student_toward_its_teacher(tmp_path, pool):
     header = read_header(out)
     assert header["card"]["teacher_variant"] == "B" and header["card"]["steps"] == 400
     assert header["card"]["data"]["downscale_factors"] == [1]
+    assert header["card"]["data"]["noise_scales"] == [1.0]
+    # The cached targets are float32 unless asked otherwise, whatever the student's precision.
+    assert header["card"]["data"]["teacher_precision"] == "fp32"
     with pytest.raises(ConfigError, match="exists"):
         amsnet.distill(tmp_path / "teacher.safetensors", pool, out, **settings)
 
@@ -188,6 +191,9 @@ def test_distill_command_refuses_bad_input_before_work(tmp_path, pool, capsys):
     assert "is not a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["distill", teacher, "--data", str(pool), "-o", "x.st", "--steps", "0"])
+    with pytest.raises(SystemExit):
+        main(["distill", teacher, "--data", str(pool), "-o", "x.st", "--noise-scale", "1.5"])
+    assert "must lie between 0 and 1" in capsys.readouterr().err
     # Crops three times larger than the default regions cannot be cut: refused, nothing made.
     target = tmp_path / "s.safetensors"
     assert (
@@ -205,6 +211,16 @@ def test_a_student_of_another_network_cannot_start_from_the_teacher(tmp_path, po
         distillation_experiment(
             tmp_path / "teacher.safetensors", [pool], net="unet", init_from_teacher=True
         )
+
+
+def test_the_noise_scales_and_the_teachers_precision_reach_the_configuration(tmp_path, pool):
+    _teacher(tmp_path / "teacher.safetensors")
+    experiment = distillation_experiment(
+        tmp_path / "teacher.safetensors", [pool], noise_scales=(1, 0.5), precision="bf16"
+    )
+    data = validate(ExperimentConfig, experiment, "test").data.train
+    assert data.noise_scales == [1.0, 0.5]
+    assert data.teacher_precision == "fp32"  # not the student's bf16
 
 
 def test_the_student_has_no_masks_for_r3():

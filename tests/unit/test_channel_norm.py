@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from amsnet import native
 from amsnet.nets import create_net
 from amsnet.ops.channel_norm import (
+    bias_free_norm_bf16,
     channel_layer_norm,
     native_bf16_norm_applies,
     native_norm_applies,
@@ -254,3 +255,23 @@ def test_the_bfloat16_kernel_leaves_training_and_odd_weights_to_pytorch():
     out = channel_layer_norm(leaf, weight, bias, 1e-6)
     out.float().square().sum().backward()
     assert leaf.grad is not None and torch.isfinite(leaf.grad.float()).all()
+
+
+@pytest.mark.parametrize("channels", [8, 3, 48, 384])
+def test_the_bfloat16_bias_free_norm_is_restormers_rounded_to_bfloat16(channels):
+    _built()
+    x, weight, _ = _case(channels, batch=2, height=9, width=5, seed=channels)
+    x = x.bfloat16()
+    with torch.no_grad():
+        out = bias_free_norm_bf16(x, weight, 1e-5)
+    assert out is not None and out.dtype == torch.bfloat16
+    assert out.is_contiguous(memory_format=CHANNELS_LAST)
+    # Restormer's BiasFree norm: divided by the (centred) standard deviation, mean kept.
+    wide = x.float()
+    variance = wide.var(dim=1, keepdim=True, unbiased=False)
+    expected = wide / torch.sqrt(variance + 1e-5) * weight.view(1, -1, 1, 1)
+    torch.testing.assert_close(out.float(), expected, atol=1e-2, rtol=2**-7)
+    assert (out == expected.bfloat16()).float().mean() > 0.98
+    # Not for float32, nor when a gradient is asked: the caller's own path runs.
+    assert bias_free_norm_bf16(x.float(), weight, 1e-5) is None
+    assert bias_free_norm_bf16(x.clone().requires_grad_(True), weight, 1e-5) is None

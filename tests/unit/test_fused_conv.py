@@ -179,3 +179,31 @@ def test_nafnet_in_bfloat16_is_close_to_float32_and_to_the_unfused_bfloat16_path
     fused_error = (fused - reference).pow(2).mean().sqrt()
     plain_error = (plain - reference).pow(2).mean().sqrt()
     assert fused_error < 2 * plain_error + 1e-4
+
+
+@needs_onednn
+@pytest.mark.parametrize("groups", [1, 12])
+def test_conv_gelu_of_a_channel_slice_is_gelu_of_that_part_of_the_convolution(groups):
+    conv, x = _conv(12, 12, 3, groups), _input(12)
+    part = slice(0, 6)
+    with torch.no_grad():
+        full = F.gelu(conv(x))[:, part]
+        # A depthwise slice reads the matching input channels only; a dense one all of them.
+        sliced_input = x[:, part].contiguous(memory_format=CHANNELS_LAST) if groups > 1 else x
+        torch.testing.assert_close(
+            conv_gelu(sliced_input, conv, channels=part), full, atol=1e-5, rtol=1e-5
+        )
+        grouped = _conv(12, 12, 3, groups=3)
+        with pytest.raises(ValueError, match="not depthwise"):
+            conv_gelu(x, grouped, channels=part)
+
+
+def test_restormer_inference_is_its_training_function(monkeypatch):
+    """The fused gate (depthwise convolution + GELU) changes nothing but float rounding."""
+    net = create_net("restormer", preset="small").eval().to(memory_format=CHANNELS_LAST)
+    x = torch.rand(1, 3, 24, 32).contiguous(memory_format=CHANNELS_LAST)
+    with torch.no_grad():
+        fused = net(x)
+    with torch.enable_grad():
+        plain = net(x)
+    torch.testing.assert_close(fused, plain.detach(), atol=1e-5, rtol=1e-5)

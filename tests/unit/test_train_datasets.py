@@ -216,3 +216,61 @@ def test_distillation_regions_must_hold_the_largest_downscaled_crop():
         data_config(**fields, region_size=64, downscale_factors=[1, 3])
     with pytest.raises(ValueError, match="downscale_factors must lie between 1 and 8"):
         data_config(**fields, region_size=300, downscale_factors=[12])
+
+
+def test_noise_scales_weaken_the_noise_over_the_same_target():
+    clean = np.full((40, 40, 3), 100, np.uint8)
+    noisy = clean.copy()
+    noisy[::2, ::2] = 140  # noise of +40 levels on a quarter of the pixels
+    crops = TrainingCrops(
+        ArrayImages([noisy], ["noisy"]),
+        ArrayImages([clean], ["clean"]),
+        crop_size=8,
+        crops_per_epoch=40,
+        seed=1,
+        horizontal_flip=False,
+        vertical_flip=False,
+        noise_scales=(1.0, 0.5, 0.0),
+    )
+    heights = set()
+    for index in range(40):
+        item = crops[index]
+        assert torch.equal(item["clean"], torch.full_like(item["clean"], 100 / 255))
+        # The noisy side stays on 8-bit levels: 140, 120 or 100.
+        heights.add(round(float(item["noisy"].max()) * 255))
+    assert heights == {140, 120, 100}
+
+
+def test_without_noise_scales_the_pairs_are_those_of_earlier_versions():
+    images = ArrayImages([noise(50, 60)], ["noise"])
+    others = ArrayImages([noise(50, 60)[::-1].copy()], ["other"])
+    plain = TrainingCrops(
+        images, others, crop_size=16, crops_per_epoch=6, seed=5, downscale_factors=(1, 2)
+    )
+    listed = TrainingCrops(
+        images,
+        others,
+        crop_size=16,
+        crops_per_epoch=6,
+        seed=5,
+        downscale_factors=(1, 2),
+        noise_scales=(1.0,),
+    )
+    for index in range(6):
+        assert torch.equal(plain[index]["noisy"], listed[index]["noisy"])
+        assert torch.equal(plain[index]["clean"], listed[index]["clean"])
+
+
+@pytest.mark.parametrize("scales", [(), (1.5,), (-0.1,), (float("nan"),), (True,)])
+def test_bad_noise_scales_are_refused(scales):
+    images = ArrayImages([noise(50, 60)], ["noise"])
+    with pytest.raises(ConfigError, match="noise_scales"):
+        TrainingCrops(images, images, crop_size=16, noise_scales=scales)
+
+
+def test_noise_scales_need_targets():
+    images = ArrayImages([noise(50, 60)], ["noise"])
+    with pytest.raises(ConfigError, match="noise_scales .* needs a target"):
+        TrainingCrops(images, crop_size=16, noise_scales=(1.0, 0.5))
+    with pytest.raises(ValueError, match="noise_scales must lie between 0 and 1"):
+        data_config(kind="noisy_folder", root="x", noise_scales=[2.0])

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from amsnet.cli.options import add_overrides_argument, add_precision_argument, PRECISION_HELP
+from amsnet.config import PRECISIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +49,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="box-downscaling factors the crops draw from (e.g. 1 1 2 3: half at full size; "
         "--region-size must hold --crop x the largest)",
     )
+    parser.add_argument(
+        "--noise-scale",
+        type=_noise_scale,
+        nargs="+",
+        default=[1.0],
+        metavar="S",
+        help="noise strengths the crops draw from, each in [0, 1] (e.g. 1 1 0.6 0.3: half "
+        "as they are; S keeps S of the teacher's residual)",
+    )
     parser.add_argument("--batch", type=_positive, default=8, help="crops per step")
     parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
     parser.add_argument(
@@ -67,8 +77,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing -o")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    add_precision_argument(
-        parser, help=f"the teacher's and the student's backbone: {PRECISION_HELP}"
+    add_precision_argument(parser, help=f"the student's backbone: {PRECISION_HELP}")
+    parser.add_argument(
+        "--teacher-precision",
+        type=str.lower,
+        choices=PRECISIONS,
+        default="fp32",
+        help="the teacher's backbone while it makes the cached targets (default fp32)",
     )
     add_overrides_argument(
         parser, example="an experiment setting, e.g. --set train.optimizer.lr=1e-4"
@@ -84,6 +99,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _noise_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {value}")
     return value
 
 
@@ -107,11 +132,13 @@ def run(args: argparse.Namespace) -> int:
         net=args.net,
         preset=args.preset or None,
         precision=args.precision,
+        teacher_precision=args.teacher_precision,
         steps=args.steps,
         regions=args.regions,
         region_size=args.region_size,
         crop_size=args.crop,
         downscale_factors=args.downscale,
+        noise_scales=args.noise_scale,
         batch_size=args.batch,
         lr=args.lr,
         teacher_variant=args.variant,

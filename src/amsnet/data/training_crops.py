@@ -29,6 +29,12 @@ position, same flips and turns in both):
   and the noise weaker and less correlated, as in a photo shrunk for the web. A network that
   only saw full-resolution camera crops takes such detail for noise (see ``docs/models.md``,
   "Resized photos").
+* Noise strength (``noise_scales``, off by default; pairs only): each item draws a factor
+  ``s`` from the list and its noisy crop becomes ``clean + s (noisy - clean)``, rounded back
+  to its bit depth: the same noise, ``s`` times weaker, over the same target. With a
+  teacher's outputs as targets (distillation) ``noisy - clean`` is the teacher's residual, so
+  this needs no clean image either. A network that only saw the pool's noise strength takes
+  weak noise for strong and removes detail with it (``docs/models.md``, "Weak noise").
 * Grayscale images are repeated to three channels; alpha is ignored.
 
 :class:`amsnet.data.folders.NoisyFolder` is this dataset over the images of a folder.
@@ -40,7 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from amsnet.config import check_downscale_factors
+from amsnet.config import check_downscale_factors, check_noise_scales
 from amsnet.data.crops import (
     check_epoch,
     check_positive,
@@ -98,6 +104,9 @@ class TrainingCrops(Dataset):
         downscale_factors: the box-downscaling factors an item draws from, uniformly (repeat a
             factor to weight it); ``(1,)``, the default, leaves crops at full resolution and
             draws nothing, so crops are those of a dataset without the setting.
+        noise_scales: the noise-strength factors an item draws from, uniformly (repeat one to
+            weight it), each in ``[0, 1]``; needs ``clean``. ``(1.0,)``, the default, draws
+            nothing and leaves the noisy crops as they are.
 
     Items: float32 ``(3, crop_size, crop_size)`` tensors in ``[0, 1]``, or with ``clean``
     ``{"noisy": ..., "clean": ...}`` of two such tensors.
@@ -123,9 +132,17 @@ class TrainingCrops(Dataset):
         rotate: bool = False,
         sampling: str = "area",
         downscale_factors: tuple[int, ...] = (1,),
+        noise_scales: tuple[float, ...] = (1.0,),
     ) -> None:
         check_crop_settings(crop_size, pd_factor, crops_per_epoch, seed, sampling)
         check_downscale_factors(downscale_factors)
+        check_noise_scales(noise_scales)
+        if clean is None and tuple(noise_scales) != (1.0,):
+            raise ConfigError(
+                f"noise_scales {list(noise_scales)} needs a target for every crop (a clean "
+                "image or a teacher's output); this training reads noisy images only: set "
+                "noise_scales to [1] or train a method with targets"
+            )
         if clean is not None and len(clean) != len(noisy):
             raise DataError(
                 f"{len(noisy)} noisy images but {len(clean)} clean ones; every noisy image "
@@ -142,6 +159,7 @@ class TrainingCrops(Dataset):
         self.rotate = rotate
         self.sampling = sampling
         self.downscale_factors = tuple(downscale_factors)
+        self.noise_scales = tuple(float(scale) for scale in noise_scales)
         self.epoch = 0
         weights = noisy.areas() if sampling == "area" else [1] * len(noisy)
         self._weights = torch.tensor(weights, dtype=torch.float64)
@@ -187,14 +205,22 @@ class TrainingCrops(Dataset):
             crops = [crop[::-1] for crop in crops]
         if self.rotate and turns:
             crops = [np.rot90(crop, k=turns) for crop in crops]
+        # Drawn last and only when there is a choice, so that crops without the setting are
+        # those of earlier versions.
+        scale = 1.0
+        if len(self.noise_scales) > 1:
+            choice = int(torch.randint(0, len(self.noise_scales), (1,), generator=generator))
+            scale = self.noise_scales[choice]
         tensors = [hwc_to_rgb(crop) for crop in crops]
-        if factor > 1:
-            # The noisy crop is rounded back to its file's levels, as a resized photo saved
-            # again would be; the target stays exact.
+        if factor > 1 or scale != 1.0:
+            # The noisy crop is rounded back to its file's levels once, as a resized or
+            # cleaner photo saved again would be; the target stays exact.
+            tensors = [box_downscale(tensor, factor) for tensor in tensors]
+            if scale != 1.0:
+                tensors[0] = tensors[1] + scale * (tensors[0] - tensors[1])
             levels = _integer_levels(crops[0].dtype)
-            tensors = [box_downscale(tensors[0], factor, levels=levels)] + [
-                box_downscale(tensor, factor) for tensor in tensors[1:]
-            ]
+            if levels is not None:
+                tensors[0] = torch.round(tensors[0].clamp(0.0, 1.0) * levels) / levels
         if self.clean is None:
             return tensors[0]
         return {"noisy": tensors[0], "clean": tensors[1]}

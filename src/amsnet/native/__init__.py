@@ -272,7 +272,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         ctypes.c_int,  # threads
     ]
     lib.amsnet_channel_norm_backward.restype = ctypes.c_int
-    lib.amsnet_channel_norm_bf16.argtypes = [*_FORWARD_ARGUMENTS, ctypes.c_int]  # threads
+    lib.amsnet_channel_norm_bf16.argtypes = [*_FORWARD_ARGUMENTS, ctypes.c_int, ctypes.c_int]
     lib.amsnet_channel_norm_bf16.restype = ctypes.c_int
     lib.amsnet_channel_norm_supports.argtypes = [ctypes.c_int64]
     lib.amsnet_channel_norm_supports.restype = ctypes.c_int
@@ -324,22 +324,25 @@ def _self_check(lib: ctypes.CDLL) -> str | None:
         if mismatch is not None:
             return mismatch
     # The bfloat16 kernel: its blocked channel counts and the general row loop (3, 40).
+    # Both forms: centred with a bias, and Restormer's "BiasFree" (no bias, mean kept).
     for channels in (*NORM_CHANNELS, 3, 40):
-        mismatch = _check_bf16(lib, channels)
-        if mismatch is not None:
-            return mismatch
+        for centre in (True, False):
+            mismatch = _check_bf16(lib, channels, centre)
+            if mismatch is not None:
+                return mismatch
     return None
 
 
-def _check_bf16(lib: ctypes.CDLL, channels: int) -> str | None:
+def _check_bf16(lib: ctypes.CDLL, channels: int, centre: bool) -> str | None:
     """The bfloat16 layer norm against plain Python, on inputs that bfloat16 holds exactly
     (multiples of 1/8 below 4), so that only the output's rounding (8 significant bits)
-    separates the two."""
+    separates the two; ``centre`` False checks the "BiasFree" form (no bias, the mean left
+    in the output)."""
     values = random.Random(100 + channels)
     rows = 16 * 2 + 5
     x = [values.randint(-31, 31) / 8 for _ in range(rows * channels)]
     weight = [values.uniform(0.5, 1.5) for _ in range(channels)]
-    bias = [values.uniform(-1, 1) for _ in range(channels)]
+    bias = [values.uniform(-1, 1) if centre else 0.0 for _ in range(channels)]
     halves = ctypes.c_uint16 * (rows * channels)
     x_buffer, y_buffer = halves(*(_bf16_bits(v) for v in x)), halves()
     w_buffer = (ctypes.c_float * channels)(*weight)
@@ -349,8 +352,10 @@ def _check_bf16(lib: ctypes.CDLL, channels: int) -> str | None:
         *map(ctypes.addressof, (x_buffer, y_buffer)),
         rows,
         channels,
-        *map(ctypes.addressof, (w_buffer, b_buffer)),
+        ctypes.addressof(w_buffer),
+        ctypes.addressof(b_buffer) if centre else None,
         eps,
+        int(centre),
         2,
     )
     if code != 0:
@@ -359,8 +364,9 @@ def _check_bf16(lib: ctypes.CDLL, channels: int) -> str | None:
         part = x[row * channels : (row + 1) * channels]
         mean = sum(part) / channels
         rstd = 1 / math.sqrt(sum((v - mean) ** 2 for v in part) / channels + eps)
+        shift = mean if centre else 0.0
         for c, value in enumerate(part):
-            expected = (value - mean) * rstd * weight[c] + bias[c]
+            expected = (value - shift) * rstd * weight[c] + bias[c]
             got = struct.unpack("<f", struct.pack("<I", y_buffer[row * channels + c] << 16))[0]
             if not abs(got - expected) <= 2**-7 * (1 + abs(expected)):
                 return f"bfloat16, {channels} channels, row {row}: {got} instead of {expected}"

@@ -212,10 +212,15 @@ static inline uint16_t float_to_bf16(float value) {
 
 #define BF16_MAX_CHANNELS 4096
 
-/* One row of the bfloat16 kernel; row holds its values converted to float32. */
+/* Stands in for an absent bias (Restormer's "BiasFree" norm). */
+static const float no_bias[BF16_MAX_CHANNELS];
+
+/* One row of the bfloat16 kernel; row holds its values converted to float32. With centre 0
+ * the mean is not subtracted from the output (only from the variance): Restormer's "BiasFree"
+ * norm, x * rstd * weight. */
 static void bf16_row(const uint16_t *restrict x, uint16_t *restrict y, int64_t channels,
                      const float *restrict weight, const float *restrict bias, float eps,
-                     float *restrict row) {
+                     int centre, float *restrict row) {
     float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
     for (int64_t c = 0; c < channels; ++c) {
@@ -227,9 +232,10 @@ static void bf16_row(const uint16_t *restrict x, uint16_t *restrict y, int64_t c
 #pragma omp simd reduction(+ : squares)
     for (int64_t c = 0; c < channels; ++c) squares += (row[c] - mean) * (row[c] - mean);
     const float rstd = 1.f / sqrtf(squares / (float)channels + eps);
+    const float shift = centre ? mean : 0.f;
 #pragma omp simd
     for (int64_t c = 0; c < channels; ++c)
-        y[c] = float_to_bf16((row[c] - mean) * rstd * weight[c] + bias[c]);
+        y[c] = float_to_bf16((row[c] - shift) * rstd * weight[c] + bias[c]);
 }
 
 /* The short rows NAFNet has (4 to 32 channels) BLOCK at a time, as in the float32 kernel: the
@@ -237,7 +243,7 @@ static void bf16_row(const uint16_t *restrict x, uint16_t *restrict y, int64_t c
 #define DEFINE_NORM_BF16(C)                                                                   \
     static void norm_bf16_##C(const uint16_t *restrict x, uint16_t *restrict y, int64_t rows, \
                               const float *restrict weight, const float *restrict bias,       \
-                              float eps, int threads) {                                       \
+                              float eps, int centre, int threads) {                           \
         const int64_t blocks = rows / BLOCK;                                                  \
         _Pragma("omp parallel for schedule(static) num_threads(threads)")                     \
         for (int64_t k = 0; k < blocks; ++k) {                                                \
@@ -246,15 +252,17 @@ static void bf16_row(const uint16_t *restrict x, uint16_t *restrict y, int64_t c
             float xb[BLOCK * C], mean[BLOCK], rstd[BLOCK];                                    \
             for (int i = 0; i < BLOCK * C; ++i) xb[i] = bf16_to_float(xk[i]);                 \
             block_statistics_##C(xb, mean, rstd, eps);                                        \
-            for (int p = 0; p < BLOCK; ++p)                                                   \
+            for (int p = 0; p < BLOCK; ++p) {                                                 \
+                const float shift = centre ? mean[p] : 0.f;                                   \
                 for (int c = 0; c < C; ++c)                                                   \
-                    yk[p * C + c] = float_to_bf16((xb[p * C + c] - mean[p]) * rstd[p] *       \
+                    yk[p * C + c] = float_to_bf16((xb[p * C + c] - shift) * rstd[p] *         \
                                                       weight[c] +                             \
                                                   bias[c]);                                   \
+            }                                                                                 \
         }                                                                                     \
         float row[C];                                                                         \
         for (int64_t p = blocks * BLOCK; p < rows; ++p)                                       \
-            bf16_row(x + p * C, y + p * C, C, weight, bias, eps, row);                        \
+            bf16_row(x + p * C, y + p * C, C, weight, bias, eps, centre, row);                \
     }
 
 DEFINE_NORM_BF16(4)
@@ -262,17 +270,20 @@ DEFINE_NORM_BF16(8)
 DEFINE_NORM_BF16(16)
 DEFINE_NORM_BF16(32)
 
-/* y = layer_norm(x) over rows of `channels` bfloat16 values, weight and bias float32.
+/* y = layer_norm(x) over rows of `channels` bfloat16 values, weight and bias float32; bias may
+ * be NULL (no bias), centre 0 leaves the mean in the output (see bf16_row).
  * Returns 0 when done, 1 for a channel count outside 1..BF16_MAX_CHANNELS. */
 int amsnet_channel_norm_bf16(const uint16_t *x, uint16_t *y, int64_t rows, int64_t channels,
-                             const float *weight, const float *bias, float eps, int threads) {
+                             const float *weight, const float *bias, float eps, int centre,
+                             int threads) {
     if (threads < 1) threads = 1;
     if (channels < 1 || channels > BF16_MAX_CHANNELS) return 1;
+    if (bias == NULL) bias = no_bias;
     switch (channels) {
-        case 4: norm_bf16_4(x, y, rows, weight, bias, eps, threads); return 0;
-        case 8: norm_bf16_8(x, y, rows, weight, bias, eps, threads); return 0;
-        case 16: norm_bf16_16(x, y, rows, weight, bias, eps, threads); return 0;
-        case 32: norm_bf16_32(x, y, rows, weight, bias, eps, threads); return 0;
+        case 4: norm_bf16_4(x, y, rows, weight, bias, eps, centre, threads); return 0;
+        case 8: norm_bf16_8(x, y, rows, weight, bias, eps, centre, threads); return 0;
+        case 16: norm_bf16_16(x, y, rows, weight, bias, eps, centre, threads); return 0;
+        case 32: norm_bf16_32(x, y, rows, weight, bias, eps, centre, threads); return 0;
         default: break;
     }
 #pragma omp parallel num_threads(threads)
@@ -280,7 +291,8 @@ int amsnet_channel_norm_bf16(const uint16_t *x, uint16_t *y, int64_t rows, int64
         float row[BF16_MAX_CHANNELS];
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < rows; ++p)
-            bf16_row(x + p * channels, y + p * channels, channels, weight, bias, eps, row);
+            bf16_row(x + p * channels, y + p * channels, channels, weight, bias, eps, centre,
+                     row);
     }
     return 0;
 }

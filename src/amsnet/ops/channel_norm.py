@@ -48,14 +48,14 @@ def native_bf16_norm_applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.
     )
 
 
-def _wants_grad(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> bool:
+def _wants_grad(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
     """Whether autograd will ask for a gradient through the norm."""
     return torch.is_grad_enabled() and (
-        x.requires_grad or weight.requires_grad or bias.requires_grad
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )
 
 
-def _native_layout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> bool:
+def _native_layout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
     """What both C kernels need besides the dtype: CPU tensors, a non-empty channels-last
     ``x``, contiguous float32 ``weight`` and ``bias`` of one value per channel, and no graph
     being exported or compiled."""
@@ -63,14 +63,20 @@ def _native_layout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) ->
         x.device.type == "cpu"
         and x.dim() == 4
         and x.numel() > 0
-        and weight.shape == bias.shape == (x.shape[1],)
+        and weight.shape == (x.shape[1],)
         and x.is_contiguous(memory_format=torch.channels_last)
         and weight.dtype == torch.float32
-        and bias.dtype == torch.float32
         and weight.device.type == "cpu"
-        and bias.device.type == "cpu"
         and weight.is_contiguous()
-        and bias.is_contiguous()
+        and (
+            bias is None
+            or (
+                bias.shape == weight.shape
+                and bias.dtype == torch.float32
+                and bias.device.type == "cpu"
+                and bias.is_contiguous()
+            )
+        )
         # An exported or compiled graph (ONNX, torch.compile) keeps the portable operator.
         and not torch.compiler.is_compiling()
         and not torch.jit.is_tracing()
@@ -107,13 +113,34 @@ def channel_layer_norm(
     return F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), weight, bias, eps).permute(0, 3, 1, 2)
 
 
+def bias_free_norm_bf16(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor | None:
+    """Restormer's "BiasFree" norm ``x / sqrt(var + eps) * weight`` (the variance over the
+    channels of each pixel, the mean not subtracted from the output) of a bfloat16
+    channels-last ``x`` by the C kernel, at inference; ``None`` when it does not apply
+    (another dtype or layout, gradients asked, no C kernels), for the caller's own path.
+
+    Under CPU bfloat16 autocast PyTorch's layer norm runs in float32, so the map would be
+    converted there and back; the paper Restormer spent 15% of its bfloat16 time on those
+    conversions and the norm's extra pass (docs/precision.md)."""
+    if not (
+        _native_layout(x, weight, None)
+        and x.dtype == torch.bfloat16
+        and x.shape[1] <= native.BF16_MAX_CHANNELS
+        and not _wants_grad(x, weight, None)
+    ):
+        return None
+    lib = native.library()
+    return _native_forward(lib, x, weight, None, eps, None) if lib is not None else None
+
+
 def _native_forward(
-    lib, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, stats
+    lib, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, eps: float, stats
 ) -> torch.Tensor | None:
     """The C forward into a new channels-last tensor of ``x``'s dtype (float32, or bfloat16
     with float32 statistics); ``stats`` is ``None`` or, for float32, the pair of ``(rows,)``
-    tensors that receive each pixel's mean and reciprocal standard deviation. ``None`` when
-    the library has no kernel for this channel count."""
+    tensors that receive each pixel's mean and reciprocal standard deviation. ``bias``
+    ``None`` (bfloat16 only) is the "BiasFree" norm. ``None`` when the library has no kernel
+    for this channel count."""
     out = torch.empty_like(x, memory_format=torch.channels_last)
     channels = x.shape[1]
     arguments = (
@@ -122,12 +149,12 @@ def _native_forward(
         x.numel() // channels,
         channels,
         weight.data_ptr(),
-        bias.data_ptr(),
+        bias.data_ptr() if bias is not None else None,
         eps,
     )
     threads = torch.get_num_threads()
     if x.dtype == torch.bfloat16:
-        code = lib.amsnet_channel_norm_bf16(*arguments, threads)
+        code = lib.amsnet_channel_norm_bf16(*arguments, int(bias is not None), threads)
     else:
         saved = (stats[0].data_ptr(), stats[1].data_ptr()) if stats is not None else (None, None)
         code = lib.amsnet_channel_norm(*arguments, *saved, threads)

@@ -79,24 +79,36 @@ def _geometry(conv: nn.Conv2d) -> tuple[list[int], list[int], list[int], int]:
     return list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups
 
 
-def conv_gelu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """``F.gelu(conv(x))`` (exact, erf-based GELU).
+def conv_gelu(x: torch.Tensor, conv: nn.Conv2d, *, channels: slice | None = None) -> torch.Tensor:
+    """``F.gelu(conv(x))`` (exact, erf-based GELU), or of the output channels ``channels`` of
+    ``conv`` only.
 
     Args:
-        x: ``(B, C_in, H, W)``.
+        x: ``(B, C_in, H, W)``; with ``channels`` and a depthwise ``conv``, the input channels
+            of that slice.
         conv: a 2-D convolution with zero padding.
+        channels: a slice of the output channels (Restormer's gate half); ``conv`` must then
+            be dense (one group) or depthwise.
 
     Returns:
         ``(B, C_out, H', W')``, channels-last when fused.
     """
+    weight, bias, groups = conv.weight, conv.bias, conv.groups
+    if channels is not None:
+        depthwise = conv.groups == conv.in_channels == conv.out_channels
+        if conv.groups != 1 and not depthwise:
+            raise ValueError("a channel slice of a grouped convolution that is not depthwise")
+        weight = weight[channels]
+        bias = bias[channels] if bias is not None else None
+        groups = weight.shape[0] if depthwise else 1
     dtype = fused_dtype(x, conv)
     if dtype is None:
-        return F.gelu(conv(x))
-    padding, stride, dilation, groups = _geometry(conv)
+        return F.gelu(F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, groups))
+    padding, stride, dilation, _ = _geometry(conv)
     return torch.ops.mkldnn._convolution_pointwise(
         x.to(dtype),
-        conv.weight.to(dtype),
-        conv.bias.to(dtype) if conv.bias is not None else None,
+        weight.to(dtype),
+        bias.to(dtype) if bias is not None else None,
         padding,
         stride,
         dilation,

@@ -121,6 +121,7 @@ def build_train_dataset(
         rotate=config.rotate,
         sampling=config.sampling,
         downscale_factors=tuple(config.downscale_factors),
+        noise_scales=tuple(config.noise_scales),
     )
 
 

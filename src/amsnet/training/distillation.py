@@ -320,11 +320,12 @@ def distillation_experiment(
     region_size: int = 192,
     crop_size: int = 96,
     downscale_factors: Sequence[int] = (1,),
+    noise_scales: Sequence[float] = (1.0,),
     batch_size: int = 8,
     lr: float = 5e-4,
     teacher_variant: str = "E",
     precision: str = "auto",
-    teacher_precision: str | None = None,
+    teacher_precision: str = "fp32",
     init_from_teacher: bool | None = None,
     seed: int = 0,
     cache_dir: str | os.PathLike[str] = "runs/cache/distill",
@@ -334,13 +335,16 @@ def distillation_experiment(
     """The experiment configuration (a dict for :func:`amsnet.config.validate`) that distils
     ``teacher`` into a one-pass ``net`` on the noisy images of ``data``.
 
-    ``precision`` is the student's while it trains and, unless ``teacher_precision`` is
-    given, the teacher's while it computes the targets (:mod:`amsnet.precision`).
+    ``precision`` is the student's while it trains, ``teacher_precision`` the teacher's
+    while it computes the targets (:mod:`amsnet.precision`; float32 by default, see
+    ``data.train.teacher_precision``).
 
     ``downscale_factors`` is the training crops' scale augmentation
     (:class:`amsnet.data.training_crops.TrainingCrops`): a region and its teacher output
     averaged over the same blocks stay a pair, which teaches the student resized photos;
-    ``region_size`` must hold ``crop_size`` times the largest factor.
+    ``region_size`` must hold ``crop_size`` times the largest factor. ``noise_scales`` is the
+    noise-strength augmentation: a crop's input becomes ``target + s (noisy - target)``,
+    the teacher's residual ``s`` times weaker, which teaches the student weak noise.
 
     ``init_from_teacher`` starts the student from the teacher's backbone weights; ``None``
     does so when the student's network is the teacher's (then the student starts from a
@@ -371,11 +375,12 @@ def distillation_experiment(
         "root": root,
         "teacher": str(teacher),
         "teacher_variant": teacher_variant,
-        "teacher_precision": teacher_precision or precision,
+        "teacher_precision": teacher_precision,
         "regions": regions,
         "region_size": region_size,
         "crop_size": crop_size,
         "downscale_factors": list(downscale_factors),
+        "noise_scales": [float(scale) for scale in noise_scales],
         "batch_size": batch_size,
         "workers": 0,
         "cache_dir": str(cache_dir),
