@@ -2,10 +2,11 @@
 
 A student trained at the pool's noise strength only takes weak noise for strong and removes
 detail with it (``docs/models.md``, "Weak noise"). This scores each model given on: CC15 at
-full size and box-averaged 2x and 3x (never trained on), every third PolyU crop (in-scene),
-and four scikit-image photos with synthetic camera noise at the low, medium and high levels
-(plus the astronaut crop of ``tests/integration/test_zoo.py``). One row per model, PSNR in dB,
-the mean over the photos of a set, and the worst change from the noisy input on any photo.
+full size and box-averaged 2x and 3x as ``zoo_quality.py --downscale`` makes them (never
+trained on), every third PolyU crop (in-scene), and four scikit-image photos with synthetic
+camera noise at the low, medium and high levels (plus the astronaut crop of
+``tests/integration/test_zoo.py``). One row per model, PSNR in dB, the mean over the photos
+of a set, and the worst change from the noisy input on any photo.
 
     python benchmarks/noise_strength_study.py --model shipped=student-nafnet \\
         --model scaled=runs/zoo-student-ns/last.safetensors --json ns.json
@@ -28,18 +29,11 @@ from amsnet.data.benchmarks import EvalPair, load_pairs
 from amsnet.data.camera_noise import camera_noise
 from amsnet.data.photos import skimage_photos, with_camera_noise
 from amsnet.metrics import psnr
-from amsnet.ops.downscale import box_downscale
+
+# The pairs of zoo_quality.py --downscale (benchmarks/ is on sys.path).
+from zoo_quality import downscaled
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
-
-
-def downscaled(pairs: list[EvalPair], factor: int) -> list[EvalPair]:
-    """The pairs box-averaged over ``factor x factor`` blocks, the noisy side rounded to 8 bits
-    (what ``benchmarks/zoo_quality.py --downscale`` scores)."""
-    return [
-        EvalPair(p.name, box_downscale(p.noisy, factor, levels=255), box_downscale(p.clean, factor))
-        for p in pairs
-    ]
 
 
 def the_tests_crop() -> EvalPair:
@@ -56,8 +50,8 @@ def benchmark_sets(data: Path) -> dict[str, list[EvalPair]]:
     if (data / "cc15").is_dir():
         cc15 = list(load_pairs("cc", data / "cc15"))
         sets["CC15"] = cc15
-        sets["CC15 /2"] = downscaled(cc15, 2)
-        sets["CC15 /3"] = downscaled(cc15, 3)
+        sets["CC15 /2"] = [downscaled(pair, 2) for pair in cc15]
+        sets["CC15 /3"] = [downscaled(pair, 3) for pair in cc15]
     if (data / "polyu/CroppedImages").is_dir():
         sets["PolyU /3rd"] = list(load_pairs("polyu", data / "polyu/CroppedImages"))[::3]
     for level in ("low", "medium", "high"):

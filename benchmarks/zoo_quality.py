@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in args.datasets:
         dataset, root, note = DATASETS[key]
         pairs = [
-            _downscaled(pair, args.downscale)
-            for pair in load_pairs(dataset, root, limit=args.limit)
+            downscaled(pair, args.downscale) for pair in load_pairs(dataset, root, limit=args.limit)
         ]
         if args.downscale > 1:
             note += f", box-downscaled x{args.downscale}"
@@ -182,7 +181,8 @@ def model_spec(text: str) -> tuple[str, str, bool, int]:
     return label, source, letter == "E", int(count) if times else 1
 
 
-def _downscaled(pair, factor: int):
+def downscaled(pair, factor: int):
+    """``pair`` box-averaged over ``factor x factor`` blocks, both sides rounded to 8 bits."""
     if factor == 1:
         return pair
     return pair._replace(

@@ -36,9 +36,12 @@ def native_norm_applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     )
 
 
-def native_bf16_norm_applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> bool:
-    """Whether :func:`channel_layer_norm` would use the bfloat16 C kernel: a bfloat16 ``x``
-    with float32 ``weight`` and ``bias`` (the layout CPU bfloat16 autocast leaves), at most
+def native_bf16_norm_applies(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> bool:
+    """Whether :func:`channel_layer_norm` (or, with ``bias`` ``None``,
+    :func:`bias_free_norm_bf16`) would use the bfloat16 C kernel: a bfloat16 ``x`` with
+    float32 ``weight`` and ``bias`` (the layout CPU bfloat16 autocast leaves), at most
     :data:`amsnet.native.BF16_MAX_CHANNELS` channels, at inference (no gradient asked)."""
     return (
         _native_layout(x, weight, bias)
@@ -122,12 +125,7 @@ def bias_free_norm_bf16(x: torch.Tensor, weight: torch.Tensor, eps: float) -> to
     Under CPU bfloat16 autocast PyTorch's layer norm runs in float32, so the map would be
     converted there and back; the paper Restormer spent 15% of its bfloat16 time on those
     conversions and the norm's extra pass (docs/precision.md)."""
-    if not (
-        _native_layout(x, weight, None)
-        and x.dtype == torch.bfloat16
-        and x.shape[1] <= native.BF16_MAX_CHANNELS
-        and not _wants_grad(x, weight, None)
-    ):
+    if not native_bf16_norm_applies(x, weight, None):
         return None
     lib = native.library()
     return _native_forward(lib, x, weight, None, eps, None) if lib is not None else None

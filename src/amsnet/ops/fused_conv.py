@@ -75,6 +75,13 @@ def fusable(x: torch.Tensor, conv: nn.Conv2d) -> bool:
     return fused_dtype(x, conv) is not None
 
 
+def _operands(
+    dtype: torch.dtype, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The input, weights and bias in the kernel's dtype."""
+    return x.to(dtype), weight.to(dtype), bias.to(dtype) if bias is not None else None
+
+
 def _geometry(conv: nn.Conv2d) -> tuple[list[int], list[int], list[int], int]:
     return list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups
 
@@ -106,9 +113,7 @@ def conv_gelu(x: torch.Tensor, conv: nn.Conv2d, *, channels: slice | None = None
         return F.gelu(F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, groups))
     padding, stride, dilation, _ = _geometry(conv)
     return torch.ops.mkldnn._convolution_pointwise(
-        x.to(dtype),
-        weight.to(dtype),
-        bias.to(dtype) if bias is not None else None,
+        *_operands(dtype, x, weight, bias),
         padding,
         stride,
         dilation,
@@ -162,11 +167,12 @@ def conv_scaled_residual(
     bias = conv.bias * factor if conv.bias is not None else None
     padding, stride, dilation, groups = _geometry(conv)
     # Under bfloat16 autocast the scales are folded in float32, then the product is rounded.
+    x, weight, bias = _operands(dtype, x, weight, bias)
     return torch.ops.mkldnn._convolution_pointwise.binary(
-        x.to(dtype),
+        x,
         residual.to(dtype).contiguous(memory_format=torch.channels_last),
-        weight.to(dtype),
-        bias.to(dtype) if bias is not None else None,
+        weight,
+        bias,
         padding,
         stride,
         dilation,
